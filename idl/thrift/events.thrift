@@ -1,0 +1,152 @@
+// Asynchronous contracts: every domain event the services emit. An event travels in an Envelope whose
+// payload is the Thrift compact encoding of the aggregate's event union below.
+// Topics: shop.<aggregate>.v1 (shop.cart.v1, shop.inventory.v1, shop.order.v1, shop.user.v1, shop.session.v1,
+// shop.catalog.v1); partition key = stream id; type names like `order.placed.v1`.
+namespace rs shop.events
+include "common.thrift"
+
+struct Envelope {
+    1: required string event_id,
+    2: required string event_type,
+    3: required string stream_id,
+    4: required i64 seq,
+    5: required i64 occurred_at_ms,
+    6: optional string traceparent,
+    7: required binary payload,
+}
+
+struct LineSnapshot {
+    1: required string line_id,
+    2: required string variant_id,
+    3: required string product_id,
+    4: required i64 quantity,
+    5: required list<common.Attribute> attributes,
+    6: required common.Money unit_price,
+    7: optional common.Money compare_at_unit_price,
+    8: required string title,
+    9: required string sku,
+}
+
+// ---- cart (topic shop.cart.v1) ----
+struct CartCreated { 1: required string cart_id, 2: optional string customer_id, 3: required string currency, 4: required i64 expires_at_ms }
+struct CartLineAdded { 1: required LineSnapshot line }
+struct CartLineUpdated { 1: required LineSnapshot line }
+struct CartLineRemoved { 1: required string line_id }
+struct CartNoteUpdated { 1: optional string note }
+struct CartAttributesUpdated { 1: required list<common.Attribute> attributes }
+struct CartDiscountCodesUpdated { 1: required list<string> discount_codes }
+struct CartBuyerIdentityUpdated {
+    1: optional string email,
+    2: optional string phone,
+    3: optional string country_code,
+    4: optional string customer_id,
+}
+struct CartCheckoutStarted { 1: required string order_id }
+struct CartPurchased { 1: required string order_id }
+struct CartCheckoutAborted { 1: required string order_id }
+
+union CartEvent {
+    1: CartCreated created,
+    2: CartLineAdded line_added,
+    3: CartLineUpdated line_updated,
+    4: CartLineRemoved line_removed,
+    5: CartNoteUpdated note_updated,
+    6: CartAttributesUpdated attributes_updated,
+    7: CartDiscountCodesUpdated discount_codes_updated,
+    8: CartBuyerIdentityUpdated buyer_identity_updated,
+    9: CartCheckoutStarted checkout_started,
+    10: CartPurchased purchased,
+    11: CartCheckoutAborted checkout_aborted,
+}
+
+// ---- inventory (topic shop.inventory.v1; one stream per variant) ----
+struct StockAdjusted { 1: required string variant_id, 2: required i64 delta, 3: required string kind, 4: required string reason }
+struct StockReserved { 1: required string variant_id, 2: required string reservation_id, 3: required i64 quantity }
+struct ReservationReleased { 1: required string variant_id, 2: required string reservation_id, 3: required i64 quantity, 4: required string reason }
+struct ReservationCommitted { 1: required string variant_id, 2: required string reservation_id, 3: required i64 quantity }
+
+union InventoryEvent {
+    1: StockAdjusted adjusted,
+    2: StockReserved reserved,
+    3: ReservationReleased released,
+    4: ReservationCommitted committed,
+}
+
+// ---- order (topic shop.order.v1) ----
+struct OrderLineSnapshot {
+    1: required string line_id,
+    2: required string variant_id,
+    3: required string product_id,
+    4: required string title,
+    5: required string sku,
+    6: required i64 quantity,
+    7: required common.Money unit_price,
+}
+struct OrderCreated {
+    1: required string order_id,
+    2: required i64 number,
+    3: required string cart_id,
+    4: optional string customer_id,
+    5: optional string email,
+    6: required list<OrderLineSnapshot> lines,
+    7: required string currency,
+    8: required string idempotency_fingerprint,
+}
+struct OrderStockReserved { 1: required string reservation_id }
+struct OrderPaymentAuthorized { 1: required string provider, 2: required string authorization_id, 3: required common.Money amount }
+struct OrderPaymentCaptured { 1: required string authorization_id }
+/// order.placed.v1: the order is paid and its stock committed. Projections (history, co-purchase) read it.
+struct OrderPlaced {
+    1: required string order_id,
+    2: optional string customer_id,
+    3: required list<OrderLineSnapshot> lines,
+    4: required common.Money total,
+}
+struct OrderFailed { 1: required string code, 2: required string message }
+
+union OrderEvent {
+    1: OrderCreated created,
+    2: OrderStockReserved stock_reserved,
+    3: OrderPaymentAuthorized payment_authorized,
+    4: OrderPaymentCaptured payment_captured,
+    5: OrderPlaced placed,
+    6: OrderFailed failed,
+}
+
+// ---- user (topic shop.user.v1) ----
+struct CustomerRegistered { 1: required string customer_id, 2: required string email, 3: required bool accepts_marketing }
+struct CustomerProfileUpdated { 1: required string customer_id }
+struct CustomerAddressesChanged { 1: required string customer_id, 2: required i32 address_count }
+
+union UserEvent {
+    1: CustomerRegistered registered,
+    2: CustomerProfileUpdated profile_updated,
+    3: CustomerAddressesChanged addresses_changed,
+}
+
+// ---- session (topic shop.session.v1) ----
+struct SessionCreated { 1: required string session_id, 2: optional string customer_id, 3: required string kind, 4: required i64 expires_at_ms }
+struct SessionRevoked { 1: required string session_id, 2: required string reason }
+
+union SessionEvent {
+    1: SessionCreated created,
+    2: SessionRevoked revoked,
+}
+
+// ---- catalog (topic shop.catalog.v1) ----
+struct ProductPublished { 1: required string product_id, 2: required string handle, 3: required list<string> variant_ids }
+
+union CatalogEvent {
+    1: ProductPublished product_published,
+}
+
+/// Not a service: makes the event types part of the generated code.
+service EventContracts {
+    Envelope envelope(1: Envelope e),
+    CartEvent cart(1: CartEvent e),
+    InventoryEvent inventory(1: InventoryEvent e),
+    OrderEvent order(1: OrderEvent e),
+    UserEvent user(1: UserEvent e),
+    SessionEvent session(1: SessionEvent e),
+    CatalogEvent catalog(1: CatalogEvent e),
+}

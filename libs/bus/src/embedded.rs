@@ -1,0 +1,134 @@
+//! The embedded event log: a SQLite database (`data/eventlog.db`) shared by the processes of one machine.
+use std::{path::Path, sync::Arc};
+
+use bytes::Bytes;
+use rusqlite::{OptionalExtension, params};
+use shop_store::sqlite::{Db, Migration};
+use tokio::sync::Notify;
+
+use crate::{BusError, Delivery, EventBus, Message};
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    name: "eventlog_v1",
+    sql: "
+        CREATE TABLE IF NOT EXISTS log (
+            offset INTEGER PRIMARY KEY AUTOINCREMENT,
+            topic TEXT NOT NULL,
+            key TEXT NOT NULL,
+            event_id TEXT NOT NULL UNIQUE,
+            event_type TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            occurred_at_ms INTEGER NOT NULL,
+            traceparent TEXT,
+            payload BLOB NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS log_by_topic ON log (topic, offset);
+        CREATE TABLE IF NOT EXISTS consumer_offsets (grp TEXT PRIMARY KEY, offset INTEGER NOT NULL);
+    ",
+}];
+
+/// An [`EventBus`] on a local SQLite log. Durable; publishing dedupes on `event_id`.
+#[derive(Clone)]
+pub struct EmbeddedBus {
+    db: Db,
+    notify: Arc<Notify>,
+}
+
+impl EmbeddedBus {
+    /// Opens (or creates) the log at `path`.
+    pub fn open(path: &Path) -> Result<Self, BusError> {
+        Ok(Self { db: Db::open(path, &[MIGRATIONS])?, notify: Arc::new(Notify::new()) })
+    }
+
+    /// A log in memory (tests).
+    pub fn in_memory() -> Result<Self, BusError> {
+        Ok(Self { db: Db::open_in_memory(&[MIGRATIONS])?, notify: Arc::new(Notify::new()) })
+    }
+}
+
+impl EventBus for EmbeddedBus {
+    async fn publish(&self, messages: Vec<Message>) -> Result<(), BusError> {
+        self.db
+            .write(move |tx| {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO log (topic, key, event_id, event_type, seq, occurred_at_ms, traceparent, payload)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                for m in &messages {
+                    stmt.execute(params![
+                        m.topic,
+                        m.key,
+                        m.event_id,
+                        m.event_type,
+                        m.seq as i64,
+                        m.occurred_at_ms,
+                        m.traceparent,
+                        m.payload.as_ref()
+                    ])?;
+                }
+                Ok(())
+            })
+            .await?;
+        self.notify.notify_waiters();
+        Ok(())
+    }
+
+    async fn fetch(&self, group: &str, topics: &[String], max: usize) -> Result<Vec<Delivery>, BusError> {
+        let group = group.to_string();
+        let topics = topics.to_vec();
+        Ok(self
+            .db
+            .call(move |c| {
+                let after: i64 = c
+                    .query_row("SELECT offset FROM consumer_offsets WHERE grp = ?1", [&group], |r| r.get(0))
+                    .optional()?
+                    .unwrap_or(0);
+                let placeholders = (0..topics.len()).map(|i| format!("?{}", i + 3)).collect::<Vec<_>>().join(",");
+                let sql = format!(
+                    "SELECT offset, topic, key, event_id, event_type, seq, occurred_at_ms, traceparent, payload
+                     FROM log WHERE offset > ?1 AND topic IN ({placeholders}) ORDER BY offset LIMIT ?2"
+                );
+                let mut stmt = c.prepare_cached(&sql)?;
+                let mut args: Vec<rusqlite::types::Value> = vec![after.into(), (max as i64).into()];
+                args.extend(topics.iter().map(|t| rusqlite::types::Value::from(t.clone())));
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(args), |r| {
+                        Ok(Delivery {
+                            offset: r.get(0)?,
+                            message: Message {
+                                topic: r.get(1)?,
+                                key: r.get(2)?,
+                                event_id: r.get(3)?,
+                                event_type: r.get(4)?,
+                                seq: r.get::<_, i64>(5)? as u64,
+                                occurred_at_ms: r.get(6)?,
+                                traceparent: r.get(7)?,
+                                payload: Bytes::from(r.get::<_, Vec<u8>>(8)?),
+                            },
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await?)
+    }
+
+    async fn commit(&self, group: &str, offset: i64) -> Result<(), BusError> {
+        let group = group.to_string();
+        Ok(self
+            .db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO consumer_offsets (grp, offset) VALUES (?1, ?2)
+                     ON CONFLICT(grp) DO UPDATE SET offset = MAX(offset, excluded.offset)",
+                    params![group, offset],
+                )?;
+                Ok(())
+            })
+            .await?)
+    }
+
+    fn published(&self) -> Arc<Notify> {
+        self.notify.clone()
+    }
+}

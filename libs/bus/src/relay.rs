@@ -1,0 +1,60 @@
+//! The outbox relay: publishes events appended to a service's event store, in order, at least once.
+//!
+//! Appending an event and scheduling its publication are one write (the event store *is* the outbox). The relay
+//! reads events after its checkpoint, publishes them, then saves the checkpoint. A crash between the two
+//! republishes the tail; the embedded log ignores event ids it already has and consumers dedupe.
+use std::time::Duration;
+
+use shop_store::EventStore;
+use tokio_util::sync::CancellationToken;
+
+use crate::{EventBus, Message};
+
+const CHECKPOINT: &str = "relay.published";
+const BATCH: usize = 256;
+
+/// Publishes one batch; returns how many events were published.
+pub async fn relay_once<S: EventStore, B: EventBus>(store: &S, bus: &B) -> Result<usize, crate::BusError> {
+    let after = store.checkpoint(CHECKPOINT).await?;
+    let batch = store.read_all(after, BATCH).await?;
+    let Some(last) = batch.last().map(|e| e.position) else { return Ok(0) };
+    let n = batch.len();
+    bus.publish(batch.into_iter().map(Message::from).collect()).await?;
+    store.save_checkpoint(CHECKPOINT, last).await?;
+    Ok(n)
+}
+
+/// Runs the relay until `shutdown`; drains what is pending before returning.
+pub async fn run_relay<S: EventStore, B: EventBus>(name: &str, store: S, bus: B, shutdown: CancellationToken) {
+    let notify = store.appended();
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        match relay_once(&store, &bus).await {
+            Ok(n) if n > 0 => {
+                backoff = Duration::from_millis(50);
+                continue;
+            }
+            Ok(_) => {
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                tokio::select! {
+                    _ = notified => {}
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = shutdown.cancelled() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(relay = name, error = %e, "relay failed; retrying");
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! RPC platform shared by the services and the gateway:
+//! - mapping between the kernel [`Error`] and the Thrift `ShopError` exception ([`reply`], [`call`]);
+//! - the caller's identity, carried in TTHeader metadata (never in request structs) ([`current_actor`], [`with_actor`]);
+//! - serving a generated server on a listener with programmatic shutdown ([`ShutdownIncoming`]);
+//! - client settings with explicit timeouts ([`ClientSettings`], [`build_client!`]).
+
+use std::{cell::RefCell, future::Future, time::Duration};
+
+use metainfo::{Forward, METAINFO, MetaInfo};
+use shop_idl::common;
+use shop_kernel::{Actor, Error, ErrorKind};
+use tokio_util::sync::CancellationToken;
+use volo::net::{
+    conn::Conn,
+    incoming::{DefaultIncoming, Incoming, MakeIncoming},
+};
+use volo_thrift::{ClientError, MaybeException, ServerError};
+
+pub use shop_idl;
+
+/// Metadata key of the calling customer's id (persistent: forwarded along the whole call chain).
+pub const META_CUSTOMER: &str = "thriftshop-customer";
+/// Metadata key marking a trusted internal caller acting as the system.
+pub const META_SYSTEM: &str = "thriftshop-system";
+
+fn kind_to_wire(kind: ErrorKind) -> common::ErrorKind {
+    match kind {
+        ErrorKind::InvalidArgument => common::ErrorKind::INVALID_ARGUMENT,
+        ErrorKind::NotFound => common::ErrorKind::NOT_FOUND,
+        ErrorKind::Conflict => common::ErrorKind::CONFLICT,
+        ErrorKind::FailedPrecondition => common::ErrorKind::FAILED_PRECONDITION,
+        ErrorKind::Unauthenticated => common::ErrorKind::UNAUTHENTICATED,
+        ErrorKind::PermissionDenied => common::ErrorKind::PERMISSION_DENIED,
+        ErrorKind::ResourceExhausted => common::ErrorKind::RESOURCE_EXHAUSTED,
+        ErrorKind::Unavailable => common::ErrorKind::UNAVAILABLE,
+        ErrorKind::Internal => common::ErrorKind::INTERNAL,
+    }
+}
+
+fn kind_from_wire(kind: common::ErrorKind) -> ErrorKind {
+    match kind {
+        common::ErrorKind::INVALID_ARGUMENT => ErrorKind::InvalidArgument,
+        common::ErrorKind::NOT_FOUND => ErrorKind::NotFound,
+        common::ErrorKind::CONFLICT => ErrorKind::Conflict,
+        common::ErrorKind::FAILED_PRECONDITION => ErrorKind::FailedPrecondition,
+        common::ErrorKind::UNAUTHENTICATED => ErrorKind::Unauthenticated,
+        common::ErrorKind::PERMISSION_DENIED => ErrorKind::PermissionDenied,
+        common::ErrorKind::RESOURCE_EXHAUSTED => ErrorKind::ResourceExhausted,
+        common::ErrorKind::UNAVAILABLE => ErrorKind::Unavailable,
+        _ => ErrorKind::Internal,
+    }
+}
+
+/// The Thrift exception for a kernel error. Internal details are logged here and replaced by a generic text.
+pub fn error_to_wire(e: &Error) -> common::ShopError {
+    if e.kind == ErrorKind::Internal {
+        tracing::error!(code = %e.code, detail = %e.message, "internal error");
+    }
+    common::ShopError {
+        kind: kind_to_wire(e.kind),
+        code: e.code.to_string().into(),
+        message: e.public_message().to_string().into(),
+        field: if e.field.is_empty() { None } else { Some(e.field.iter().map(|f| f.clone().into()).collect()) },
+    }
+}
+
+/// The kernel error for a Thrift exception.
+pub fn error_from_wire(e: common::ShopError) -> Error {
+    Error {
+        kind: kind_from_wire(e.kind),
+        code: e.code.to_string().into(),
+        message: e.message.to_string(),
+        field: e.field.unwrap_or_default().into_iter().map(|f| f.to_string()).collect(),
+    }
+}
+
+/// What a generated server method returns.
+pub type ServerResult<T, E> = Result<MaybeException<T, E>, ServerError>;
+
+/// Turns a use-case result into a server reply: errors become the method's `ShopError` exception.
+pub fn reply<T, E: From<common::ShopError>>(result: Result<T, Error>) -> ServerResult<T, E> {
+    Ok(match result {
+        Ok(v) => MaybeException::Ok(v),
+        Err(e) => MaybeException::Exception(E::from(error_to_wire(&e))),
+    })
+}
+
+/// Turns a generated client call's result into a kernel result: transport failures become `UNAVAILABLE`.
+pub fn call<T, E: Into<common::ShopError>>(
+    service: &'static str,
+    result: Result<MaybeException<T, E>, ClientError>,
+) -> Result<T, Error> {
+    match result {
+        Ok(MaybeException::Ok(v)) => Ok(v),
+        Ok(MaybeException::Exception(e)) => Err(error_from_wire(e.into())),
+        Err(e) => {
+            tracing::warn!(service, error = %e, "rpc call failed");
+            Err(Error::unavailable("SERVICE_UNAVAILABLE", format!("the {service} service is unavailable")))
+        }
+    }
+}
+
+/// The caller of the current request, from the TTHeader metadata of the request being served.
+pub fn current_actor() -> Actor {
+    METAINFO
+        .try_with(|mi| {
+            let mi = mi.borrow();
+            let customer_id = mi.get_persistent(META_CUSTOMER).map(|s| s.to_string()).filter(|s| !s.is_empty());
+            let system = mi.get_persistent(META_SYSTEM).is_some_and(|s| s == "1");
+            Actor { customer_id, system }
+        })
+        .unwrap_or_default()
+}
+
+/// Runs `fut` with `actor` as the caller identity of every RPC it makes.
+pub async fn with_actor<F: Future>(actor: &Actor, fut: F) -> F::Output {
+    let mut mi = MetaInfo::new();
+    if let Some(c) = &actor.customer_id {
+        mi.set_persistent(META_CUSTOMER, c.clone());
+    }
+    if actor.system {
+        mi.set_persistent(META_SYSTEM, "1");
+    }
+    METAINFO.scope(RefCell::new(mi), fut).await
+}
+
+/// Runs `fut` so that downstream calls carry the current caller's identity and the system mark
+/// (for a service calling another on a customer's behalf as part of a trusted workflow).
+pub async fn as_system<F: Future>(fut: F) -> F::Output {
+    let mut actor = current_actor();
+    actor.system = true;
+    with_actor(&actor, fut).await
+}
+
+/// Listener that stops accepting when its token is cancelled, so a server can be stopped programmatically.
+#[derive(Debug)]
+pub struct ShutdownIncoming {
+    inner: DefaultIncoming,
+    shutdown: CancellationToken,
+}
+
+impl ShutdownIncoming {
+    /// Accepts from `listener` until `shutdown` is cancelled.
+    pub fn new(listener: tokio::net::TcpListener, shutdown: CancellationToken) -> Self {
+        Self { inner: DefaultIncoming::from(listener), shutdown }
+    }
+}
+
+impl Incoming for ShutdownIncoming {
+    async fn accept(&mut self) -> std::io::Result<Option<Conn>> {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => Ok(None),
+            conn = self.inner.accept() => conn,
+        }
+    }
+}
+
+impl MakeIncoming for ShutdownIncoming {
+    type Incoming = ShutdownIncoming;
+    async fn make_incoming(self) -> std::io::Result<Self::Incoming> {
+        Ok(self)
+    }
+}
+
+/// Client timeouts; volo has no defaults, so every client sets all three.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientSettings {
+    pub connect_timeout: Duration,
+    pub rpc_timeout: Duration,
+    pub read_write_timeout: Duration,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_millis(500),
+            rpc_timeout: Duration::from_secs(5),
+            read_write_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Builds a generated client for `$addr` with the given [`ClientSettings`]:
+/// `build_client!(CartServiceClientBuilder, "cart", addr, settings)`.
+#[macro_export]
+macro_rules! build_client {
+    ($builder:ty, $name:expr, $addr:expr, $settings:expr) => {{
+        let s: $crate::ClientSettings = $settings;
+        <$builder>::new($name)
+            .address($addr)
+            .connect_timeout(Some(s.connect_timeout))
+            .rpc_timeout(Some(s.rpc_timeout))
+            .read_write_timeout(Some(s.read_write_timeout))
+            .build()
+    }};
+}
+
+/// Addresses of every service's Thrift endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceAddrs {
+    pub catalog: std::net::SocketAddr,
+    pub inventory: std::net::SocketAddr,
+    pub cart: std::net::SocketAddr,
+    pub order: std::net::SocketAddr,
+    pub user: std::net::SocketAddr,
+    pub session: std::net::SocketAddr,
+    pub recommender: std::net::SocketAddr,
+}
+
+/// Where a service keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// SQLite files under this directory (`<dir>/<service>.db`), WAL mode.
+    Sqlite(std::path::PathBuf),
+    /// In memory (tests only).
+    Memory,
+}
+
+/// Error type of service start-up and serving.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
