@@ -28,7 +28,10 @@ fn main() {
     let mut module = String::new();
     for line in generated.lines() {
         let t = line.trim();
-        if let Some(m) = t.strip_prefix("pub mod ").and_then(|r| r.strip_suffix(" {")) {
+        if let Some(m) = t
+            .strip_prefix("pub mod ")
+            .and_then(|r| r.strip_suffix(" {"))
+        {
             module = m.to_string();
         }
         if let Some(name) = t

@@ -21,13 +21,18 @@ pub async fn run_all<B: EventBus>(bus: B) {
     let a1 = msg("shop.a.v1", "k1", 1);
     let a2 = msg("shop.a.v1", "k1", 2);
     let b1 = msg("shop.b.v1", "k2", 1);
-    bus.publish(vec![a1.clone(), b1.clone(), a2.clone()]).await.unwrap();
+    bus.publish(vec![a1.clone(), b1.clone(), a2.clone()])
+        .await
+        .unwrap();
     // Re-publishing the same event ids adds nothing.
     bus.publish(vec![a1.clone()]).await.unwrap();
 
     let topics_a = vec!["shop.a.v1".to_string()];
     let got = bus.fetch("g1", &topics_a, 10).await.unwrap();
-    assert_eq!(got.iter().map(|d| d.message.clone()).collect::<Vec<_>>(), vec![a1.clone(), a2.clone()]);
+    assert_eq!(
+        got.iter().map(|d| d.message.clone()).collect::<Vec<_>>(),
+        vec![a1.clone(), a2.clone()]
+    );
     assert!(got[0].offset < got[1].offset);
 
     // Independent groups; committing moves only that group.
@@ -40,7 +45,10 @@ pub async fn run_all<B: EventBus>(bus: B) {
     // Multi-topic fetch keeps log order; limits apply.
     let both = vec!["shop.a.v1".to_string(), "shop.b.v1".to_string()];
     let all = bus.fetch("g3", &both, 10).await.unwrap();
-    assert_eq!(all.iter().map(|d| d.message.clone()).collect::<Vec<_>>(), vec![a1, b1, a2.clone()]);
+    assert_eq!(
+        all.iter().map(|d| d.message.clone()).collect::<Vec<_>>(),
+        vec![a1, b1, a2.clone()]
+    );
     assert_eq!(bus.fetch("g3", &both, 1).await.unwrap().len(), 1);
 
     // Commits never move backwards.

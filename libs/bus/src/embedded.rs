@@ -37,12 +37,18 @@ pub struct EmbeddedBus {
 impl EmbeddedBus {
     /// Opens (or creates) the log at `path`.
     pub fn open(path: &Path) -> Result<Self, BusError> {
-        Ok(Self { db: Db::open(path, &[MIGRATIONS])?, notify: Arc::new(Notify::new()) })
+        Ok(Self {
+            db: Db::open(path, &[MIGRATIONS])?,
+            notify: Arc::new(Notify::new()),
+        })
     }
 
     /// A log in memory (tests).
     pub fn in_memory() -> Result<Self, BusError> {
-        Ok(Self { db: Db::open_in_memory(&[MIGRATIONS])?, notify: Arc::new(Notify::new()) })
+        Ok(Self {
+            db: Db::open_in_memory(&[MIGRATIONS])?,
+            notify: Arc::new(Notify::new()),
+        })
     }
 }
 
@@ -73,7 +79,12 @@ impl EventBus for EmbeddedBus {
         Ok(())
     }
 
-    async fn fetch(&self, group: &str, topics: &[String], max: usize) -> Result<Vec<Delivery>, BusError> {
+    async fn fetch(
+        &self,
+        group: &str,
+        topics: &[String],
+        max: usize,
+    ) -> Result<Vec<Delivery>, BusError> {
         let group = group.to_string();
         let topics = topics.to_vec();
         Ok(self

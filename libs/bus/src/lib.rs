@@ -86,7 +86,8 @@ pub trait EventBus: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Delivery>, BusError>> + Send;
 
     /// Commits the group's position: everything up to and including `offset` has been processed.
-    fn commit(&self, group: &str, offset: i64) -> impl Future<Output = Result<(), BusError>> + Send;
+    fn commit(&self, group: &str, offset: i64)
+    -> impl Future<Output = Result<(), BusError>> + Send;
 
     /// Fires after every publish (wakes consumers in this process).
     fn published(&self) -> Arc<Notify>;
@@ -108,7 +109,12 @@ impl EventBus for AnyBus {
             AnyBus::Memory(b) => b.publish(messages).await,
         }
     }
-    async fn fetch(&self, group: &str, topics: &[String], max: usize) -> Result<Vec<Delivery>, BusError> {
+    async fn fetch(
+        &self,
+        group: &str,
+        topics: &[String],
+        max: usize,
+    ) -> Result<Vec<Delivery>, BusError> {
         match self {
             AnyBus::Embedded(b) => b.fetch(group, topics, max).await,
             AnyBus::Memory(b) => b.fetch(group, topics, max).await,

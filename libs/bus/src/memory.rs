@@ -44,16 +44,24 @@ impl EventBus for MemoryBus {
         Ok(())
     }
 
-    async fn fetch(&self, group: &str, topics: &[String], max: usize) -> Result<Vec<Delivery>, BusError> {
+    async fn fetch(
+        &self,
+        group: &str,
+        topics: &[String],
+        max: usize,
+    ) -> Result<Vec<Delivery>, BusError> {
         let g = self.inner.lock();
         let after = g.offsets.get(group).copied().unwrap_or(0);
         Ok(g.log
             .iter()
             .enumerate()
             .map(|(i, m)| (i as i64 + 1, m))
-            .filter(|(o, m)| *o > after && topics.iter().any(|t| *t == m.topic))
+            .filter(|(o, m)| *o > after && topics.contains(&m.topic))
             .take(max)
-            .map(|(offset, m)| Delivery { offset, message: m.clone() })
+            .map(|(offset, m)| Delivery {
+                offset,
+                message: m.clone(),
+            })
             .collect())
     }
 

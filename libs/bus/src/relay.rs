@@ -14,18 +14,29 @@ const CHECKPOINT: &str = "relay.published";
 const BATCH: usize = 256;
 
 /// Publishes one batch; returns how many events were published.
-pub async fn relay_once<S: EventStore, B: EventBus>(store: &S, bus: &B) -> Result<usize, crate::BusError> {
+pub async fn relay_once<S: EventStore, B: EventBus>(
+    store: &S,
+    bus: &B,
+) -> Result<usize, crate::BusError> {
     let after = store.checkpoint(CHECKPOINT).await?;
     let batch = store.read_all(after, BATCH).await?;
-    let Some(last) = batch.last().map(|e| e.position) else { return Ok(0) };
+    let Some(last) = batch.last().map(|e| e.position) else {
+        return Ok(0);
+    };
     let n = batch.len();
-    bus.publish(batch.into_iter().map(Message::from).collect()).await?;
+    bus.publish(batch.into_iter().map(Message::from).collect())
+        .await?;
     store.save_checkpoint(CHECKPOINT, last).await?;
     Ok(n)
 }
 
 /// Runs the relay until `shutdown`; drains what is pending before returning.
-pub async fn run_relay<S: EventStore, B: EventBus>(name: &str, store: S, bus: B, shutdown: CancellationToken) {
+pub async fn run_relay<S: EventStore, B: EventBus>(
+    name: &str,
+    store: S,
+    bus: B,
+    shutdown: CancellationToken,
+) {
     let notify = store.appended();
     let mut backoff = Duration::from_millis(50);
     loop {

@@ -22,7 +22,12 @@ async fn relay_publishes_every_appended_event_in_order() {
     let store = MemoryEventStore::new();
     let bus = MemoryBus::new();
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(relay::run_relay("test", store.clone(), bus.clone(), shutdown.clone()));
+    let task = tokio::spawn(relay::run_relay(
+        "test",
+        store.clone(),
+        bus.clone(),
+        shutdown.clone(),
+    ));
     for i in 0..50 {
         let ev = NewEvent {
             event_id: shop_kernel::ids::new_id(),
@@ -32,7 +37,15 @@ async fn relay_publishes_every_appended_event_in_order() {
             traceparent: None,
             payload: Bytes::from(vec![i as u8]),
         };
-        store.append(&format!("s{}", i % 5), ExpectedVersion::Any, vec![ev], vec![]).await.unwrap();
+        store
+            .append(
+                &format!("s{}", i % 5),
+                ExpectedVersion::Any,
+                vec![ev],
+                vec![],
+            )
+            .await
+            .unwrap();
     }
     let topics = vec!["shop.t.v1".to_string()];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -43,7 +56,11 @@ async fn relay_publishes_every_appended_event_in_order() {
             assert_eq!(payloads, (0..50).collect::<Vec<u8>>());
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "relay published {} of 50", got.len());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "relay published {} of 50",
+            got.len()
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     shutdown.cancel();

@@ -48,8 +48,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// A new error of `kind` with a stable `code`.
-    pub fn new(kind: ErrorKind, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        Self { kind, code: code.into(), message: message.into(), field: Vec::new() }
+    pub fn new(
+        kind: ErrorKind,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind,
+            code: code.into(),
+            message: message.into(),
+            field: Vec::new(),
+        }
     }
     pub fn invalid(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidArgument, code, message)
@@ -66,7 +75,10 @@ impl Error {
     pub fn unauthenticated(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unauthenticated, code, message)
     }
-    pub fn permission_denied(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+    pub fn permission_denied(
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
         Self::new(ErrorKind::PermissionDenied, code, message)
     }
     pub fn unavailable(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
@@ -74,7 +86,11 @@ impl Error {
     }
     /// An internal failure. The detail is for logs; clients only see a generic message.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        Self::new(ErrorKind::Internal, "INTERNAL", format!("internal error: {detail}"))
+        Self::new(
+            ErrorKind::Internal,
+            "INTERNAL",
+            format!("internal error: {detail}"),
+        )
     }
     /// Attaches the input field path this error is about.
     pub fn with_field<I, S>(mut self, path: I) -> Self
@@ -87,6 +103,10 @@ impl Error {
     }
     /// The message safe to show a client: internals are replaced by a generic text.
     pub fn public_message(&self) -> &str {
-        if self.kind == ErrorKind::Internal { "internal error" } else { &self.message }
+        if self.kind == ErrorKind::Internal {
+            "internal error"
+        } else {
+            &self.message
+        }
     }
 }

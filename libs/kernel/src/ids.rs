@@ -22,7 +22,10 @@ pub fn sha256_hex(input: &[u8]) -> String {
 
 /// Is `s` a plausible id token: 1..=128 chars of `[A-Za-z0-9_-]`?
 pub fn is_valid_token(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

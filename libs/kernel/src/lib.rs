@@ -34,7 +34,10 @@ impl Actor {
     }
     /// A signed-in customer.
     pub fn customer(id: impl Into<String>) -> Self {
-        Self { customer_id: Some(id.into()), system: false }
+        Self {
+            customer_id: Some(id.into()),
+            system: false,
+        }
     }
     /// May this actor see or change something owned by `owner` (None = a guest-owned capability)?
     pub fn may_access(&self, owner: Option<&str>) -> bool {

@@ -20,7 +20,10 @@ pub fn currency_exponent(currency: &str) -> u32 {
 impl Money {
     /// `amount_minor` units of `currency`.
     pub fn new(amount_minor: i64, currency: impl Into<String>) -> Self {
-        Self { amount_minor, currency: currency.into() }
+        Self {
+            amount_minor,
+            currency: currency.into(),
+        }
     }
     /// Zero in `currency`.
     pub fn zero(currency: impl Into<String>) -> Self {
@@ -29,7 +32,10 @@ impl Money {
     /// Sum of two amounts of the same currency; fails on mismatch or overflow.
     pub fn checked_add(&self, other: &Money) -> Result<Money> {
         if self.currency != other.currency {
-            return Err(Error::invalid("CURRENCY_MISMATCH", "amounts in different currencies"));
+            return Err(Error::invalid(
+                "CURRENCY_MISMATCH",
+                "amounts in different currencies",
+            ));
         }
         self.amount_minor
             .checked_add(other.amount_minor)
@@ -53,7 +59,12 @@ impl Money {
         let v = self.amount_minor as i128;
         let sign = if v < 0 { "-" } else { "" };
         let v = v.abs();
-        format!("{sign}{}.{:0width$}", v / div, v % div, width = exp as usize)
+        format!(
+            "{sign}{}.{:0width$}",
+            v / div,
+            v % div,
+            width = exp as usize
+        )
     }
 }
 
@@ -73,7 +84,11 @@ mod tests {
 
     #[test]
     fn mismatched_currency_is_rejected() {
-        assert!(Money::new(1, "USD").checked_add(&Money::new(1, "EUR")).is_err());
+        assert!(
+            Money::new(1, "USD")
+                .checked_add(&Money::new(1, "EUR"))
+                .is_err()
+        );
         assert!(Money::new(i64::MAX, "USD").checked_mul(2).is_err());
     }
 

@@ -34,13 +34,19 @@ fn decode_cursor(field: &'static str, cursor: &str) -> Result<usize> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse::<usize>().ok()))
-        .ok_or_else(|| Error::invalid("INVALID_CURSOR", format!("`{field}` is not a valid cursor")).with_field([field]))
+        .ok_or_else(|| {
+            Error::invalid("INVALID_CURSOR", format!("`{field}` is not a valid cursor"))
+                .with_field([field])
+        })
 }
 
 impl PageRequest {
     /// Forward page of `first` items.
     pub fn first(n: i64) -> Self {
-        Self { first: Some(n), ..Self::default() }
+        Self {
+            first: Some(n),
+            ..Self::default()
+        }
     }
 
     /// Validates sizes and cursors. `default_size` applies when neither `first` nor `last` is given.
@@ -48,7 +54,11 @@ impl PageRequest {
         for (name, v) in [("first", self.first), ("last", self.last)] {
             if let Some(n) = v {
                 if n < 0 {
-                    return Err(Error::invalid("INVALID_PAGE_SIZE", format!("`{name}` must not be negative")).with_field([name]));
+                    return Err(Error::invalid(
+                        "INVALID_PAGE_SIZE",
+                        format!("`{name}` must not be negative"),
+                    )
+                    .with_field([name]));
                 }
                 if n > MAX_PAGE_SIZE {
                     return Err(Error::invalid(
@@ -112,7 +122,13 @@ mod tests {
         let mut seen = vec![];
         let mut after = None;
         loop {
-            let p = PageRequest { first: Some(3), after: after.clone(), ..Default::default() }.apply(&items, 20).unwrap();
+            let p = PageRequest {
+                first: Some(3),
+                after: after.clone(),
+                ..Default::default()
+            }
+            .apply(&items, 20)
+            .unwrap();
             seen.extend(p.items.iter().copied());
             if !p.has_next_page {
                 break;
@@ -125,21 +141,39 @@ mod tests {
     #[test]
     fn backward_paging() {
         let items: Vec<u32> = (0..10).collect();
-        let p = PageRequest { last: Some(3), ..Default::default() }.apply(&items, 20).unwrap();
+        let p = PageRequest {
+            last: Some(3),
+            ..Default::default()
+        }
+        .apply(&items, 20)
+        .unwrap();
         assert_eq!(p.items, vec![7, 8, 9]);
         assert!(p.has_previous_page && !p.has_next_page);
-        let p2 = PageRequest { last: Some(3), before: Some(p.cursors[0].clone()), ..Default::default() }
-            .apply(&items, 20)
-            .unwrap();
+        let p2 = PageRequest {
+            last: Some(3),
+            before: Some(p.cursors[0].clone()),
+            ..Default::default()
+        }
+        .apply(&items, 20)
+        .unwrap();
         assert_eq!(p2.items, vec![4, 5, 6]);
     }
 
     #[test]
     fn bad_input_is_rejected() {
         let items = [1, 2, 3];
-        assert_eq!(PageRequest::first(251).apply(&items, 5).unwrap_err().code, "PAGE_SIZE_TOO_LARGE");
-        assert_eq!(PageRequest::first(-1).apply(&items, 5).unwrap_err().code, "INVALID_PAGE_SIZE");
-        let bad = PageRequest { after: Some("!!".into()), ..Default::default() };
+        assert_eq!(
+            PageRequest::first(251).apply(&items, 5).unwrap_err().code,
+            "PAGE_SIZE_TOO_LARGE"
+        );
+        assert_eq!(
+            PageRequest::first(-1).apply(&items, 5).unwrap_err().code,
+            "INVALID_PAGE_SIZE"
+        );
+        let bad = PageRequest {
+            after: Some("!!".into()),
+            ..Default::default()
+        };
         assert_eq!(bad.apply(&items, 5).unwrap_err().code, "INVALID_CURSOR");
     }
 

@@ -60,7 +60,11 @@ pub fn error_to_wire(e: &Error) -> common::ShopError {
         kind: kind_to_wire(e.kind),
         code: e.code.to_string().into(),
         message: e.public_message().to_string().into(),
-        field: if e.field.is_empty() { None } else { Some(e.field.iter().map(|f| f.clone().into()).collect()) },
+        field: if e.field.is_empty() {
+            None
+        } else {
+            Some(e.field.iter().map(|f| f.clone().into()).collect())
+        },
     }
 }
 
@@ -70,7 +74,12 @@ pub fn error_from_wire(e: common::ShopError) -> Error {
         kind: kind_from_wire(e.kind),
         code: e.code.to_string().into(),
         message: e.message.to_string(),
-        field: e.field.unwrap_or_default().into_iter().map(|f| f.to_string()).collect(),
+        field: e
+            .field
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| f.to_string())
+            .collect(),
     }
 }
 
@@ -95,7 +104,10 @@ pub fn call<T, E: Into<common::ShopError>>(
         Ok(MaybeException::Exception(e)) => Err(error_from_wire(e.into())),
         Err(e) => {
             tracing::warn!(service, error = %e, "rpc call failed");
-            Err(Error::unavailable("SERVICE_UNAVAILABLE", format!("the {service} service is unavailable")))
+            Err(Error::unavailable(
+                "SERVICE_UNAVAILABLE",
+                format!("the {service} service is unavailable"),
+            ))
         }
     }
 }
@@ -105,9 +117,15 @@ pub fn current_actor() -> Actor {
     METAINFO
         .try_with(|mi| {
             let mi = mi.borrow();
-            let customer_id = mi.get_persistent(META_CUSTOMER).map(|s| s.to_string()).filter(|s| !s.is_empty());
+            let customer_id = mi
+                .get_persistent(META_CUSTOMER)
+                .map(|s| s.to_string())
+                .filter(|s| !s.is_empty());
             let system = mi.get_persistent(META_SYSTEM).is_some_and(|s| s == "1");
-            Actor { customer_id, system }
+            Actor {
+                customer_id,
+                system,
+            }
         })
         .unwrap_or_default()
 }
@@ -142,7 +160,10 @@ pub struct ShutdownIncoming {
 impl ShutdownIncoming {
     /// Accepts from `listener` until `shutdown` is cancelled.
     pub fn new(listener: tokio::net::TcpListener, shutdown: CancellationToken) -> Self {
-        Self { inner: DefaultIncoming::from(listener), shutdown }
+        Self {
+            inner: DefaultIncoming::from(listener),
+            shutdown,
+        }
     }
 }
 
@@ -218,3 +239,14 @@ pub enum Storage {
 
 /// Error type of service start-up and serving.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Everything a service needs to start, whatever the runtime mode.
+#[derive(Clone)]
+pub struct ServiceOptions {
+    pub storage: Storage,
+    /// Where the other services listen.
+    pub peers: ServiceAddrs,
+    pub client: ClientSettings,
+    /// Where the outbox relay publishes and projections consume.
+    pub bus: shop_bus::AnyBus,
+}

@@ -25,7 +25,10 @@ pub async fn run_all<S: EventStore + Clone>(store: S) {
 
 async fn append_and_load_round_trip<S: EventStore>(store: &S) {
     let evs = vec![event(1), event(2)];
-    let v = store.append("s-round", ExpectedVersion::NoStream, evs.clone(), vec![]).await.unwrap();
+    let v = store
+        .append("s-round", ExpectedVersion::NoStream, evs.clone(), vec![])
+        .await
+        .unwrap();
     assert_eq!(v, 2);
     let loaded = store.load("s-round").await.unwrap();
     assert_eq!(loaded.len(), 2);
@@ -37,28 +40,87 @@ async fn append_and_load_round_trip<S: EventStore>(store: &S) {
 }
 
 async fn optimistic_concurrency<S: EventStore>(store: &S) {
-    store.append("s-occ", ExpectedVersion::NoStream, vec![event(1)], vec![]).await.unwrap();
-    let err = store.append("s-occ", ExpectedVersion::NoStream, vec![event(2)], vec![]).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { actual: 1, .. }), "{err:?}");
-    let err = store.append("s-occ", ExpectedVersion::Exact(5), vec![event(3)], vec![]).await.unwrap_err();
+    store
+        .append("s-occ", ExpectedVersion::NoStream, vec![event(1)], vec![])
+        .await
+        .unwrap();
+    let err = store
+        .append("s-occ", ExpectedVersion::NoStream, vec![event(2)], vec![])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { actual: 1, .. }),
+        "{err:?}"
+    );
+    let err = store
+        .append("s-occ", ExpectedVersion::Exact(5), vec![event(3)], vec![])
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }));
-    assert_eq!(store.append("s-occ", ExpectedVersion::Exact(1), vec![event(4)], vec![]).await.unwrap(), 2);
-    assert_eq!(store.append("s-occ", ExpectedVersion::Any, vec![event(5)], vec![]).await.unwrap(), 3);
+    assert_eq!(
+        store
+            .append("s-occ", ExpectedVersion::Exact(1), vec![event(4)], vec![])
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .append("s-occ", ExpectedVersion::Any, vec![event(5)], vec![])
+            .await
+            .unwrap(),
+        3
+    );
     // A failed append writes nothing.
     assert_eq!(store.load("s-occ").await.unwrap().len(), 3);
 }
 
 async fn tags_and_global_order<S: EventStore>(store: &S) {
-    let before = store.read_all(0, 10_000).await.unwrap().last().map_or(0, |e| e.position);
-    store.append("s-tag-a", ExpectedVersion::NoStream, vec![event(1)], vec!["owner:x".into()]).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    store.append("s-tag-b", ExpectedVersion::NoStream, vec![event(2)], vec!["owner:x".into()]).await.unwrap();
+    let before = store
+        .read_all(0, 10_000)
+        .await
+        .unwrap()
+        .last()
+        .map_or(0, |e| e.position);
     store
-        .append("s-tag-a", ExpectedVersion::Exact(1), vec![event(3)], vec!["owner:x".into()])
+        .append(
+            "s-tag-a",
+            ExpectedVersion::NoStream,
+            vec![event(1)],
+            vec!["owner:x".into()],
+        )
         .await
         .unwrap();
-    assert_eq!(store.streams_by_tag("owner:x").await.unwrap(), vec!["s-tag-b".to_string(), "s-tag-a".to_string()]);
-    assert!(store.streams_by_tag("owner:nobody").await.unwrap().is_empty());
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    store
+        .append(
+            "s-tag-b",
+            ExpectedVersion::NoStream,
+            vec![event(2)],
+            vec!["owner:x".into()],
+        )
+        .await
+        .unwrap();
+    store
+        .append(
+            "s-tag-a",
+            ExpectedVersion::Exact(1),
+            vec![event(3)],
+            vec!["owner:x".into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.streams_by_tag("owner:x").await.unwrap(),
+        vec!["s-tag-b".to_string(), "s-tag-a".to_string()]
+    );
+    assert!(
+        store
+            .streams_by_tag("owner:nobody")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let after = store.read_all(before, 100).await.unwrap();
     assert_eq!(after.len(), 3);
     assert!(after.windows(2).all(|w| w[0].position < w[1].position));
@@ -77,11 +139,17 @@ async fn checkpoints_and_sequences<S: EventStore>(store: &S) {
 }
 
 async fn concurrent_appends_one_winner<S: EventStore + Clone>(store: &S) {
-    store.append("s-race", ExpectedVersion::NoStream, vec![event(0)], vec![]).await.unwrap();
+    store
+        .append("s-race", ExpectedVersion::NoStream, vec![event(0)], vec![])
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..16 {
         let s = store.clone();
-        tasks.push(tokio::spawn(async move { s.append("s-race", ExpectedVersion::Exact(1), vec![event(i)], vec![]).await }));
+        tasks.push(tokio::spawn(async move {
+            s.append("s-race", ExpectedVersion::Exact(1), vec![event(i)], vec![])
+                .await
+        }));
     }
     let mut ok = 0;
     for t in tasks {
@@ -89,6 +157,9 @@ async fn concurrent_appends_one_winner<S: EventStore + Clone>(store: &S) {
             ok += 1;
         }
     }
-    assert_eq!(ok, 1, "exactly one concurrent append at the same version wins");
+    assert_eq!(
+        ok, 1,
+        "exactly one concurrent append at the same version wins"
+    );
     assert_eq!(store.load("s-race").await.unwrap().len(), 2);
 }

@@ -18,7 +18,11 @@ use bytes::Bytes;
 pub enum StoreError {
     /// The stream's version was not the expected one (optimistic concurrency).
     #[error("version conflict on stream {stream}: expected {expected:?}, found {actual}")]
-    Conflict { stream: String, expected: ExpectedVersion, actual: u64 },
+    Conflict {
+        stream: String,
+        expected: ExpectedVersion,
+        actual: u64,
+    },
     /// The engine failed (I/O, corruption, driver error). Never shown to clients.
     #[error("storage failure: {0}")]
     Backend(String),
@@ -33,7 +37,9 @@ impl From<rusqlite::Error> for StoreError {
 impl From<StoreError> for shop_kernel::Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict { .. } => shop_kernel::Error::conflict("VERSION_CONFLICT", "concurrent modification"),
+            StoreError::Conflict { .. } => {
+                shop_kernel::Error::conflict("VERSION_CONFLICT", "concurrent modification")
+            }
             StoreError::Backend(detail) => {
                 tracing::error!(%detail, "store failure");
                 shop_kernel::Error::unavailable("STORE_UNAVAILABLE", "storage is unavailable")
@@ -90,10 +96,16 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// All events of a stream in order (empty if the stream does not exist).
-    fn load(&self, stream: &str) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+    fn load(
+        &self,
+        stream: &str,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
 
     /// Streams carrying `tag`, newest tagging first.
-    fn streams_by_tag(&self, tag: &str) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    fn streams_by_tag(
+        &self,
+        tag: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 
     /// Events with position > `after`, in position order, at most `limit`.
     fn read_all(
@@ -103,7 +115,11 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
 
     /// Durably remembers a checkpoint (e.g. the relay's published position) under `name`.
-    fn save_checkpoint(&self, name: &str, position: i64) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn save_checkpoint(
+        &self,
+        name: &str,
+        position: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The checkpoint saved under `name`, or 0.
     fn checkpoint(&self, name: &str) -> impl Future<Output = Result<i64, StoreError>> + Send;
@@ -116,11 +132,23 @@ pub trait EventStore: Send + Sync + 'static {
 }
 
 /// Checks `expected` against the stream's current version.
-pub(crate) fn check_version(stream: &str, expected: ExpectedVersion, actual: u64) -> Result<(), StoreError> {
+pub(crate) fn check_version(
+    stream: &str,
+    expected: ExpectedVersion,
+    actual: u64,
+) -> Result<(), StoreError> {
     let ok = match expected {
         ExpectedVersion::Any => true,
         ExpectedVersion::NoStream => actual == 0,
         ExpectedVersion::Exact(v) => actual == v,
     };
-    if ok { Ok(()) } else { Err(StoreError::Conflict { stream: stream.to_string(), expected, actual }) }
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict {
+            stream: stream.to_string(),
+            expected,
+            actual,
+        })
+    }
 }

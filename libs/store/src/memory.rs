@@ -46,8 +46,17 @@ impl EventStore for MemoryEventStore {
             for event in events {
                 seq += 1;
                 let position = inner.log.len() as i64 + 1;
-                inner.log.push(RecordedEvent { position, stream_id: stream.to_string(), seq, event });
-                inner.streams.entry(stream.to_string()).or_default().push(position as usize - 1);
+                inner.log.push(RecordedEvent {
+                    position,
+                    stream_id: stream.to_string(),
+                    seq,
+                    event,
+                });
+                inner
+                    .streams
+                    .entry(stream.to_string())
+                    .or_default()
+                    .push(position as usize - 1);
             }
             for tag in tags {
                 let list = inner.tags.entry(tag).or_default();
@@ -63,12 +72,18 @@ impl EventStore for MemoryEventStore {
 
     async fn load(&self, stream: &str) -> Result<Vec<RecordedEvent>, StoreError> {
         let g = self.inner.lock();
-        Ok(g.streams.get(stream).map(|idx| idx.iter().map(|&i| g.log[i].clone()).collect()).unwrap_or_default())
+        Ok(g.streams
+            .get(stream)
+            .map(|idx| idx.iter().map(|&i| g.log[i].clone()).collect())
+            .unwrap_or_default())
     }
 
     async fn streams_by_tag(&self, tag: &str) -> Result<Vec<String>, StoreError> {
         let g = self.inner.lock();
-        Ok(g.tags.get(tag).map(|v| v.iter().rev().cloned().collect()).unwrap_or_default())
+        Ok(g.tags
+            .get(tag)
+            .map(|v| v.iter().rev().cloned().collect())
+            .unwrap_or_default())
     }
 
     async fn read_all(&self, after: i64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -78,12 +93,21 @@ impl EventStore for MemoryEventStore {
     }
 
     async fn save_checkpoint(&self, name: &str, position: i64) -> Result<(), StoreError> {
-        self.inner.lock().checkpoints.insert(name.to_string(), position);
+        self.inner
+            .lock()
+            .checkpoints
+            .insert(name.to_string(), position);
         Ok(())
     }
 
     async fn checkpoint(&self, name: &str) -> Result<i64, StoreError> {
-        Ok(self.inner.lock().checkpoints.get(name).copied().unwrap_or(0))
+        Ok(self
+            .inner
+            .lock()
+            .checkpoints
+            .get(name)
+            .copied()
+            .unwrap_or(0))
     }
 
     async fn next_sequence(&self, name: &str) -> Result<i64, StoreError> {

@@ -53,7 +53,8 @@ impl Db {
     /// Opens (creating if needed) the database at `path` in WAL mode and applies `migrations`.
     pub fn open(path: &Path, migrations: &[&[Migration]]) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(format!("create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Backend(format!("create {}: {e}", dir.display())))?;
         }
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -73,15 +74,23 @@ impl Db {
         conn.execute_batch("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)")?;
         for m in migrations.iter().flat_map(|ms| ms.iter()) {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let done: Option<i64> =
-                tx.query_row("SELECT 1 FROM _migrations WHERE name = ?1", [m.name], |r| r.get(0)).optional()?;
+            let done: Option<i64> = tx
+                .query_row("SELECT 1 FROM _migrations WHERE name = ?1", [m.name], |r| {
+                    r.get(0)
+                })
+                .optional()?;
             if done.is_none() {
                 tx.execute_batch(m.sql)?;
-                tx.execute("INSERT INTO _migrations (name, applied_at) VALUES (?1, ?2)", params![m.name, shop_kernel::now_ms()])?;
+                tx.execute(
+                    "INSERT INTO _migrations (name, applied_at) VALUES (?1, ?2)",
+                    params![m.name, shop_kernel::now_ms()],
+                )?;
             }
             tx.commit()?;
         }
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -120,9 +129,11 @@ pub fn append_in_tx(
     events: &[NewEvent],
     tags: &[String],
 ) -> Result<u64, StoreError> {
-    let actual: u64 = tx
-        .query_row("SELECT COALESCE(MAX(seq), 0) FROM events WHERE stream_id = ?1", [stream], |r| r.get::<_, i64>(0))?
-        as u64;
+    let actual: u64 = tx.query_row(
+        "SELECT COALESCE(MAX(seq), 0) FROM events WHERE stream_id = ?1",
+        [stream],
+        |r| r.get::<_, i64>(0),
+    )? as u64;
     check_version(stream, expected, actual)?;
     let mut seq = actual;
     let mut stmt = tx.prepare_cached(
@@ -143,8 +154,14 @@ pub fn append_in_tx(
         ])
         .map_err(|err| match err {
             // A concurrent writer took the same (stream, seq): that is a version conflict.
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                StoreError::Conflict { stream: stream.to_string(), expected, actual: seq }
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                StoreError::Conflict {
+                    stream: stream.to_string(),
+                    expected,
+                    actual: seq,
+                }
             }
             other => other.into(),
         })?;
@@ -175,7 +192,8 @@ fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
     })
 }
 
-const EVENT_COLUMNS: &str = "position, stream_id, seq, event_id, event_type, topic, occurred_at_ms, traceparent, payload";
+const EVENT_COLUMNS: &str =
+    "position, stream_id, seq, event_id, event_type, topic, occurred_at_ms, traceparent, payload";
 
 /// The [`EventStore`] on a SQLite [`Db`] (which must include [`EVENT_STORE_MIGRATIONS`]).
 #[derive(Clone)]
@@ -187,7 +205,10 @@ pub struct SqliteEventStore {
 impl SqliteEventStore {
     /// An event store over `db`.
     pub fn new(db: Db) -> Self {
-        Self { db, notify: Arc::new(Notify::new()) }
+        Self {
+            db,
+            notify: Arc::new(Notify::new()),
+        }
     }
 
     /// The underlying database (for services that keep state tables next to their events).
@@ -210,7 +231,10 @@ impl EventStore for SqliteEventStore {
         tags: Vec<String>,
     ) -> Result<u64, StoreError> {
         let stream = stream.to_string();
-        let v = self.db.write(move |tx| append_in_tx(tx, &stream, expected, &events, &tags)).await?;
+        let v = self
+            .db
+            .write(move |tx| append_in_tx(tx, &stream, expected, &events, &tags))
+            .await?;
         self.notify.notify_waiters();
         Ok(v)
     }
@@ -219,9 +243,12 @@ impl EventStore for SqliteEventStore {
         let stream = stream.to_string();
         self.db
             .call(move |c| {
-                let mut stmt =
-                    c.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ?1 ORDER BY seq"))?;
-                let rows = stmt.query_map([stream], row_to_event)?.collect::<Result<Vec<_>, _>>()?;
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ?1 ORDER BY seq"
+                ))?;
+                let rows = stmt
+                    .query_map([stream], row_to_event)?
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(rows)
             })
             .await
@@ -270,9 +297,13 @@ impl EventStore for SqliteEventStore {
         let name = name.to_string();
         self.db
             .call(move |c| {
-                Ok(c.query_row("SELECT position FROM checkpoints WHERE name = ?1", [name], |r| r.get(0))
-                    .optional()?
-                    .unwrap_or(0))
+                Ok(c.query_row(
+                    "SELECT position FROM checkpoints WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0))
             })
             .await
     }

@@ -1,6 +1,7 @@
 //! Every event store adapter passes the same suite.
 use shop_store::{
-    conformance, memory::MemoryEventStore,
+    conformance,
+    memory::MemoryEventStore,
     sqlite::{Db, EVENT_STORE_MIGRATIONS, SqliteEventStore},
 };
 

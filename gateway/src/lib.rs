@@ -1,0 +1,137 @@
+//! The thriftshop GraphQL gateway: a Shopify-Storefront-dialect API (see `GRAPHQL.md` and `schema.graphql`)
+//! that fans out over Thrift to the catalog, inventory, cart, order, user, session and recommender services.
+//!
+//! Entry points: [`router`] (an axum router), [`serve`] (serve it on a listener until cancelled) and
+//! [`schema_sdl`] (the sorted SDL written to `schema.graphql`).
+
+pub mod auth;
+pub mod clients;
+pub mod ctx;
+pub mod error;
+pub mod extension;
+pub mod gid;
+pub mod http;
+pub mod loaders;
+pub mod mutation;
+pub mod query;
+pub mod scalars;
+pub mod subscription;
+pub mod types;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use async_graphql::{SDLExportOptions, Schema};
+use axum::{Router, routing::get};
+use shop_rpc::{BoxError, ClientSettings, ServiceAddrs};
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+
+pub use crate::{
+    clients::Clients, loaders::Loaders, mutation::Mutation, query::Query,
+    subscription::Subscription,
+};
+
+/// The gateway's GraphQL schema.
+pub type GatewaySchema = Schema<Query, Mutation, Subscription>;
+
+/// Gateway configuration.
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    /// Where the services listen.
+    pub peers: ServiceAddrs,
+    /// Timeouts of the Thrift clients.
+    pub client: ClientSettings,
+    /// Serve GraphiQL on `GET /graphql` to browsers.
+    pub graphiql: bool,
+    /// Largest query depth.
+    pub max_depth: usize,
+    /// Largest query complexity (connections count `first` times their selection).
+    pub max_complexity: usize,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// How long `cartCheckout` may wait for the order's outcome (not used yet).
+    pub checkout_wait_ms: u64,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        Self {
+            peers: ServiceAddrs {
+                catalog: addr(9101),
+                inventory: addr(9102),
+                cart: addr(9103),
+                order: addr(9104),
+                user: addr(9105),
+                session: addr(9106),
+                recommender: addr(9107),
+            },
+            client: ClientSettings::default(),
+            graphiql: true,
+            max_depth: 15,
+            max_complexity: 10_000,
+            max_body_bytes: 256 * 1024,
+            checkout_wait_ms: 0,
+        }
+    }
+}
+
+fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query, Mutation, Subscription)
+}
+
+/// The executable schema over `clients`, with the limits of `opts`.
+pub fn build_schema(opts: &GatewayOptions, clients: Arc<Clients>) -> GatewaySchema {
+    let loaders = Arc::new(Loaders::new(clients.clone()));
+    builder()
+        .data(clients)
+        .data(loaders)
+        .extension(extension::Gateway)
+        .limit_depth(opts.max_depth)
+        .limit_complexity(opts.max_complexity)
+        .limit_recursive_depth(64)
+        .limit_directives(32)
+        .finish()
+}
+
+/// The schema in SDL, with fields, arguments and enum items sorted (the content of `schema.graphql`).
+pub fn schema_sdl() -> String {
+    builder().finish().sdl_with_options(
+        SDLExportOptions::new()
+            .sorted_fields()
+            .sorted_arguments()
+            .sorted_enum_items(),
+    )
+}
+
+/// The HTTP router: `POST/GET /graphql`, `GET /graphql/ws` (graphql-transport-ws) and `GET /healthz`.
+/// Thrift clients are built here, once; no connection is made until a request needs a service.
+pub fn router(opts: GatewayOptions) -> Router {
+    let clients = Arc::new(Clients::new(opts.peers, opts.client));
+    let schema = build_schema(&opts, clients.clone());
+    let state = http::AppState {
+        schema,
+        clients,
+        graphiql: opts.graphiql,
+        max_body_bytes: opts.max_body_bytes,
+    };
+    Router::new()
+        .route("/graphql", get(http::get_graphql).post(http::post_graphql))
+        .route("/graphql/ws", get(http::ws_graphql))
+        .route("/healthz", get(http::healthz))
+        .layer(RequestBodyLimitLayer::new(opts.max_body_bytes))
+        .with_state(state)
+}
+
+/// Serves [`router`] on `listener` until `shutdown` is cancelled, then drains in-flight requests.
+pub async fn serve(
+    opts: GatewayOptions,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), BoxError> {
+    let app = router(opts);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    Ok(())
+}

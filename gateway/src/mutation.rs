@@ -1,0 +1,904 @@
+//! Mutation root: Shopify-style payloads with `userErrors` for business failures.
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use shop_idl::{cart as wcart, common, order as worder, session, user};
+use shop_kernel::{Actor, Error, ErrorKind};
+
+use crate::{
+    ctx,
+    error::{
+        ArgPaths, CartUserError, CheckoutUserError, CustomerUserError, GqlResult, Outcome,
+        UserErrorType, outcome,
+    },
+    gid::{self, GidType},
+    scalars::DateTime,
+    types::{
+        cart::{Cart, CartWarning},
+        customer::Customer,
+        order::{Order, OrderStatus},
+    },
+};
+
+/// Longest access token accepted as input.
+const MAX_TOKEN_LEN: usize = 512;
+
+fn system() -> Actor {
+    Actor {
+        customer_id: None,
+        system: true,
+    }
+}
+
+fn path<I: IntoIterator<Item = S>, S: ToString>(p: I) -> Vec<String> {
+    p.into_iter().map(|s| s.to_string()).collect()
+}
+
+/// A key/value pair.
+#[derive(InputObject, Debug, Clone)]
+pub struct AttributeInput {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
+fn attrs(v: Vec<AttributeInput>) -> Vec<common::Attribute> {
+    v.into_iter()
+        .map(|a| common::Attribute {
+            key: a.key.into(),
+            value: a.value.into(),
+        })
+        .collect()
+}
+
+/// A line to add to a cart.
+#[derive(InputObject, Debug, Clone)]
+pub struct CartLineInput {
+    /// Global id of the product variant.
+    pub merchandise_id: ID,
+    /// Quantity (default 1).
+    #[graphql(default = 1)]
+    pub quantity: i32,
+    /// Attributes of the line.
+    pub attributes: Option<Vec<AttributeInput>>,
+}
+
+/// A change to a cart line.
+#[derive(InputObject, Debug, Clone)]
+pub struct CartLineUpdateInput {
+    /// Global id of the cart line.
+    pub id: ID,
+    /// New quantity (0 removes the line).
+    pub quantity: Option<i32>,
+    /// New product variant.
+    pub merchandise_id: Option<ID>,
+    /// New attributes.
+    pub attributes: Option<Vec<AttributeInput>>,
+}
+
+/// Who is buying.
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct CartBuyerIdentityInput {
+    /// Email address.
+    pub email: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Country (ISO 3166-1 alpha-2).
+    pub country_code: Option<String>,
+    /// Access token of the customer the cart should belong to.
+    pub customer_access_token: Option<String>,
+}
+
+/// A new cart.
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct CartInput {
+    /// Lines to start with.
+    pub lines: Option<Vec<CartLineInput>>,
+    /// Who is buying.
+    pub buyer_identity: Option<CartBuyerIdentityInput>,
+    /// A note for the merchant.
+    pub note: Option<String>,
+    /// Attributes of the cart.
+    pub attributes: Option<Vec<AttributeInput>>,
+    /// Discount codes.
+    pub discount_codes: Option<Vec<String>>,
+}
+
+/// How the buyer pays.
+#[derive(InputObject, Debug, Clone)]
+pub struct PaymentInput {
+    /// Payment-method token (with the `sandbox` provider, a test card number).
+    pub token: String,
+    /// Payment provider (default `sandbox`).
+    pub provider: Option<String>,
+}
+
+/// A new customer.
+#[derive(InputObject, Debug, Clone)]
+pub struct CustomerCreateInput {
+    /// Email address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+    /// First name.
+    pub first_name: Option<String>,
+    /// Last name.
+    pub last_name: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Does the customer accept marketing email?
+    pub accepts_marketing: Option<bool>,
+}
+
+/// Credentials to sign in with.
+#[derive(InputObject, Debug, Clone)]
+pub struct CustomerAccessTokenCreateInput {
+    /// Email address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A customer access token: send it as `Authorization: Bearer <accessToken>`.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct CustomerAccessToken {
+    /// The token.
+    pub access_token: String,
+    /// When it expires.
+    pub expires_at: DateTime,
+}
+
+/// What a cart mutation produced.
+struct CartParts {
+    cart: Option<Cart>,
+    user_errors: Vec<CartUserError>,
+    warnings: Vec<CartWarning>,
+}
+
+impl CartParts {
+    fn errors(user_errors: Vec<CartUserError>) -> Self {
+        Self {
+            cart: None,
+            user_errors,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+macro_rules! cart_payload {
+    ($name:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(SimpleObject)]
+        pub struct $name {
+            /// The cart after the mutation (null when it failed).
+            pub cart: Option<Cart>,
+            /// Why the mutation failed.
+            pub user_errors: Vec<CartUserError>,
+            /// Non-fatal notes, e.g. a quantity reduced to what is available.
+            pub warnings: Vec<CartWarning>,
+        }
+
+        impl From<CartParts> for $name {
+            fn from(p: CartParts) -> Self {
+                Self {
+                    cart: p.cart,
+                    user_errors: p.user_errors,
+                    warnings: p.warnings,
+                }
+            }
+        }
+    };
+}
+
+cart_payload!(CartCreatePayload, "Result of `cartCreate`.");
+cart_payload!(CartLinesAddPayload, "Result of `cartLinesAdd`.");
+cart_payload!(CartLinesUpdatePayload, "Result of `cartLinesUpdate`.");
+cart_payload!(CartLinesRemovePayload, "Result of `cartLinesRemove`.");
+cart_payload!(
+    CartBuyerIdentityUpdatePayload,
+    "Result of `cartBuyerIdentityUpdate`."
+);
+cart_payload!(CartNoteUpdatePayload, "Result of `cartNoteUpdate`.");
+cart_payload!(
+    CartAttributesUpdatePayload,
+    "Result of `cartAttributesUpdate`."
+);
+cart_payload!(
+    CartDiscountCodesUpdatePayload,
+    "Result of `cartDiscountCodesUpdate`."
+);
+
+/// Result of `cartCheckout`.
+#[derive(SimpleObject)]
+pub struct CartCheckoutPayload {
+    /// The order (also when it failed: see its `status` and `failureCode`).
+    pub order: Option<Order>,
+    /// Why the checkout failed.
+    pub user_errors: Vec<CheckoutUserError>,
+}
+
+/// Result of `customerCreate`.
+#[derive(SimpleObject)]
+pub struct CustomerCreatePayload {
+    /// The new customer.
+    pub customer: Option<Customer>,
+    /// Why the mutation failed.
+    pub customer_user_errors: Vec<CustomerUserError>,
+    /// Why the mutation failed (same as `customerUserErrors`).
+    pub user_errors: Vec<CustomerUserError>,
+}
+
+/// Result of `customerAccessTokenCreate`.
+#[derive(SimpleObject)]
+pub struct CustomerAccessTokenCreatePayload {
+    /// The new token.
+    pub customer_access_token: Option<CustomerAccessToken>,
+    /// Why the mutation failed.
+    pub customer_user_errors: Vec<CustomerUserError>,
+    /// Why the mutation failed (same as `customerUserErrors`).
+    pub user_errors: Vec<CustomerUserError>,
+}
+
+/// Result of `customerAccessTokenRenew`.
+#[derive(SimpleObject)]
+pub struct CustomerAccessTokenRenewPayload {
+    /// The new token (the old one is revoked).
+    pub customer_access_token: Option<CustomerAccessToken>,
+    /// Why the mutation failed.
+    pub user_errors: Vec<CustomerUserError>,
+}
+
+/// Result of `customerAccessTokenDelete`.
+#[derive(SimpleObject)]
+pub struct CustomerAccessTokenDeletePayload {
+    /// The revoked token.
+    pub deleted_access_token: Option<String>,
+    /// Id of the revoked session.
+    pub deleted_customer_access_token_id: Option<String>,
+    /// Why the mutation failed.
+    pub user_errors: Vec<CustomerUserError>,
+}
+
+/// Parses a global id in mutation input; failures are collected as user errors.
+fn input_id<U: UserErrorType>(
+    ty: GidType,
+    id: &ID,
+    field: Vec<String>,
+    errors: &mut Vec<U>,
+) -> Option<String> {
+    match gid::parse_as(ty, id.as_str()) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            errors.push(U::invalid_id(field, &e));
+            None
+        }
+    }
+}
+
+fn line_inputs(
+    lines: Vec<CartLineInput>,
+    prefix: &[&str],
+    errors: &mut Vec<CartUserError>,
+) -> Vec<wcart::CartLineInput> {
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, l) in lines.into_iter().enumerate() {
+        let field = path(
+            prefix
+                .iter()
+                .map(|s| s.to_string())
+                .chain([i.to_string(), "merchandiseId".into()]),
+        );
+        if let Some(variant_id) =
+            input_id(GidType::ProductVariant, &l.merchandise_id, field, errors)
+        {
+            out.push(wcart::CartLineInput {
+                variant_id: variant_id.into(),
+                quantity: i64::from(l.quantity),
+                attributes: l.attributes.map(attrs),
+            });
+        }
+    }
+    out
+}
+
+/// Resolves the buyer identity input; a customer access token is validated and becomes the customer id.
+async fn resolve_buyer_identity(
+    ctx: &Context<'_>,
+    input: CartBuyerIdentityInput,
+    prefix: &[&str],
+) -> GqlResult<Result<(wcart::BuyerIdentity, Option<Actor>), CartUserError>> {
+    let mut customer = None;
+    if let Some(token) = input.customer_access_token {
+        let field = path(prefix.iter().copied().chain(["customerAccessToken"]));
+        match crate::auth::validate_token(ctx::clients(ctx)?, &token).await {
+            Ok(Some(id)) => customer = Some(id),
+            Ok(None) => {
+                let msg = "the access token is not a customer's".to_string();
+                return Ok(Err(CartUserError::with_code(
+                    Some(field),
+                    msg,
+                    "INVALID_TOKEN",
+                )));
+            }
+            Err(e)
+                if e.kind == ErrorKind::Unauthenticated || e.kind == ErrorKind::InvalidArgument =>
+            {
+                return Ok(Err(CartUserError::with_code(
+                    Some(field),
+                    e.public_message().to_string(),
+                    "INVALID_TOKEN",
+                )));
+            }
+            Err(e) => return Err(crate::error::gql(e)),
+        }
+    }
+    let identity = wcart::BuyerIdentity {
+        email: input.email.map(Into::into),
+        phone: input.phone.map(Into::into),
+        country_code: input.country_code.map(Into::into),
+        customer_id: customer.clone().map(Into::into),
+    };
+    Ok(Ok((identity, customer.map(Actor::customer))))
+}
+
+/// Runs a cart service call (under `actor` when given) and classifies the result.
+async fn run_cart<F>(actor: Option<Actor>, fut: F, paths: ArgPaths) -> GqlResult<CartParts>
+where
+    F: std::future::Future<Output = Result<wcart::CartMutationResponse, Error>>,
+{
+    let r = match actor {
+        Some(a) => shop_rpc::with_actor(&a, fut).await,
+        None => fut.await,
+    };
+    Ok(match outcome(r)? {
+        Outcome::Ok(resp) => {
+            let warnings = resp
+                .warnings
+                .iter()
+                .map(|w| CartWarning::from_wire(w, Some(&resp.cart)))
+                .collect();
+            CartParts {
+                cart: Some(Cart(resp.cart)),
+                user_errors: Vec::new(),
+                warnings,
+            }
+        }
+        Outcome::User(e) => CartParts::errors(vec![CartUserError::from_service(&e, paths)]),
+    })
+}
+
+/// Parses the `cartId` argument.
+fn cart_id(id: &ID, errors: &mut Vec<CartUserError>) -> Option<String> {
+    input_id(GidType::Cart, id, path(["cartId"]), errors)
+}
+
+fn token_ok(token: &str) -> bool {
+    !token.is_empty() && token.len() <= MAX_TOKEN_LEN
+}
+
+fn access_token(resp: session::CreateSessionResponse) -> CustomerAccessToken {
+    CustomerAccessToken {
+        access_token: resp.token.to_string(),
+        expires_at: DateTime(resp.session.expires_at_ms),
+    }
+}
+
+const CART_ARGS: &[&str] = &[
+    "cartId",
+    "lines",
+    "lineIds",
+    "buyerIdentity",
+    "note",
+    "attributes",
+    "discountCodes",
+];
+
+fn cart_paths(default_arg: Option<&'static str>) -> ArgPaths {
+    ArgPaths {
+        args: CART_ARGS,
+        default_arg,
+    }
+}
+
+/// The mutation root.
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    /// Creates a cart.
+    async fn cart_create(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] input: CartInput,
+    ) -> GqlResult<CartCreatePayload> {
+        let mut errors = Vec::new();
+        let lines = line_inputs(
+            input.lines.unwrap_or_default(),
+            &["input", "lines"],
+            &mut errors,
+        );
+        let (identity, actor) = match input.buyer_identity {
+            Some(b) => match resolve_buyer_identity(ctx, b, &["input", "buyerIdentity"]).await? {
+                Ok((i, a)) => (Some(i), a),
+                Err(e) => {
+                    errors.push(e);
+                    (None, None)
+                }
+            },
+            None => (None, None),
+        };
+        if !errors.is_empty() {
+            return Ok(CartParts::errors(errors).into());
+        }
+        let clients = ctx::clients(ctx)?;
+        let req = wcart::CreateCartRequest {
+            lines,
+            note: input.note.map(Into::into),
+            attributes: input.attributes.map(attrs),
+            discount_codes: input
+                .discount_codes
+                .map(|v| v.into_iter().map(Into::into).collect()),
+            buyer_identity: identity,
+        };
+        let fut = async { shop_rpc::call("cart", clients.cart.create_cart(req).await) };
+        Ok(run_cart(
+            actor,
+            fut,
+            ArgPaths {
+                args: &["input"],
+                default_arg: Some("input"),
+            },
+        )
+        .await?
+        .into())
+    }
+
+    /// Adds lines to a cart (quantities of an existing variant are merged).
+    async fn cart_lines_add(
+        &self,
+        ctx: &Context<'_>,
+        cart_id: ID,
+        lines: Vec<CartLineInput>,
+    ) -> GqlResult<CartLinesAddPayload> {
+        let mut errors = Vec::new();
+        let id = cart_id_arg(&cart_id, &mut errors);
+        let lines = line_inputs(lines, &["lines"], &mut errors);
+        let Some(id) = id.filter(|_| errors.is_empty()) else {
+            return Ok(CartParts::errors(errors).into());
+        };
+        let clients = ctx::clients(ctx)?;
+        let req = wcart::AddLinesRequest {
+            cart_id: id.into(),
+            lines,
+        };
+        let fut = async { shop_rpc::call("cart", clients.cart.add_lines(req).await) };
+        Ok(run_cart(None, fut, cart_paths(None)).await?.into())
+    }
+
+    /// Changes quantities (0 removes), variants or attributes of cart lines.
+    async fn cart_lines_update(
+        &self,
+        ctx: &Context<'_>,
+        cart_id: ID,
+        lines: Vec<CartLineUpdateInput>,
+    ) -> GqlResult<CartLinesUpdatePayload> {
+        let mut errors = Vec::new();
+        let id = cart_id_arg(&cart_id, &mut errors);
+        let mut updates = Vec::with_capacity(lines.len());
+        for (i, l) in lines.into_iter().enumerate() {
+            let line_id = input_id(
+                GidType::CartLine,
+                &l.id,
+                path(["lines", &i.to_string(), "id"]),
+                &mut errors,
+            );
+            let variant_id = match &l.merchandise_id {
+                Some(m) => input_id(
+                    GidType::ProductVariant,
+                    m,
+                    path(["lines", &i.to_string(), "merchandiseId"]),
+                    &mut errors,
+                ),
+                None => None,
+            };
+            if let Some(line_id) = line_id {
+                updates.push(wcart::CartLineUpdate {
+                    line_id: line_id.into(),
+                    quantity: l.quantity.map(i64::from),
+                    variant_id: variant_id.map(Into::into),
+                    attributes: l.attributes.map(attrs),
+                });
+            }
+        }
+        let Some(id) = id.filter(|_| errors.is_empty()) else {
+            return Ok(CartParts::errors(errors).into());
+        };
+        let clients = ctx::clients(ctx)?;
+        let req = wcart::UpdateLinesRequest {
+            cart_id: id.into(),
+            lines: updates,
+        };
+        let fut = async { shop_rpc::call("cart", clients.cart.update_lines(req).await) };
+        Ok(run_cart(None, fut, cart_paths(None)).await?.into())
+    }
+
+    /// Removes lines from a cart.
+    async fn cart_lines_remove(
+        &self,
+        ctx: &Context<'_>,
+        cart_id: ID,
+        line_ids: Vec<ID>,
+    ) -> GqlResult<CartLinesRemovePayload> {
+        let mut errors = Vec::new();
+        let id = cart_id_arg(&cart_id, &mut errors);
+        let ids: Vec<pilota::FastStr> = line_ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                input_id(
+                    GidType::CartLine,
+                    l,
+                    path(["lineIds", &i.to_string()]),
+                    &mut errors,
+                )
+            })
+            .map(Into::into)
+            .collect();
+        let Some(id) = id.filter(|_| errors.is_empty()) else {
+            return Ok(CartParts::errors(errors).into());
+        };
+        let clients = ctx::clients(ctx)?;
+        let req = wcart::RemoveLinesRequest {
+            cart_id: id.into(),
+            line_ids: ids,
+        };
+        let fut = async { shop_rpc::call("cart", clients.cart.remove_lines(req).await) };
+        Ok(run_cart(
+            None,
+            fut,
+            ArgPaths {
+                args: CART_ARGS,
+                default_arg: Some("lineIds"),
+            },
+        )
+        .await?
+        .into())
+    }
+
+    /// Sets who is buying; a `customerAccessToken` makes the cart the customer's.
+    async fn cart_buyer_identity_update(
+        &self,
+        ctx: &Context<'_>,
+        cart_id: ID,
+        buyer_identity: CartBuyerIdentityInput,
+    ) -> GqlResult<CartBuyerIdentityUpdatePayload> {
+        let mut errors = Vec::new();
+        let id = cart_id_arg(&cart_id, &mut errors);
+        let (identity, actor) =
+            match resolve_buyer_identity(ctx, buyer_identity, &["buyerIdentity"]).await? {
+                Ok(v) => v,
+                Err(e) => return Ok(CartParts::errors(vec![e]).into()),
+            };
+        let Some(id) = id.filter(|_| errors.is_empty()) else {
+            return Ok(CartParts::errors(errors).into());
+        };
+        let clients = ctx::clients(ctx)?;
+        let req = wcart::UpdateBuyerIdentityRequest {
+            cart_id: id.into(),
+            buyer_identity: identity,
+        };
+        let fut = async { shop_rpc::call("cart", clients.cart.update_buyer_identity(req).await) };
+        Ok(run_cart(actor, fut, cart_paths(Some("buyerIdentity")))
+            .await?
+            .into())
+    }
+
+    /// Sets or clears the cart note.
+    async fn cart_note_update(
+        &self,
+        ctx: &Context<'_>,
+        cart_id: ID,
+        note: Option<String>,
+    ) -> GqlResult<CartNoteUpdatePayload> {
+        let mut errors = Vec::new();
+        let Some(id) = cart_id_arg(&cart_id, &mut errors) else {
+            return Ok(CartParts::errors(errors).into());
+        };
+        let clients = ctx::clients(ctx)?;
+        let req = wcart::UpdateNoteRequest {
+            cart_id: id.into(),
+            note: note.map(Into::into),
+        };
+        let fut = async { shop_rpc::call("cart", clients.cart.update_note(req).await) };
+        Ok(run_cart(None, fut, cart_paths(Some("note"))).await?.into())
+    }
+
+    /// Replaces the cart attributes.
+    async fn cart_attributes_update(
+        &self,
+        ctx: &Context<'_>,
+        cart_id: ID,
+        attributes: Vec<AttributeInput>,
+    ) -> GqlResult<CartAttributesUpdatePayload> {
+        let mut errors = Vec::new();
+        let Some(id) = cart_id_arg(&cart_id, &mut errors) else {
+            return Ok(CartParts::errors(errors).into());
+        };
+        let clients = ctx::clients(ctx)?;
+        let req = wcart::UpdateAttributesRequest {
+            cart_id: id.into(),
+            attributes: attrs(attributes),
+        };
+        let fut = async { shop_rpc::call("cart", clients.cart.update_attributes(req).await) };
+        Ok(run_cart(None, fut, cart_paths(Some("attributes")))
+            .await?
+            .into())
+    }
+
+    /// Replaces the cart discount codes.
+    async fn cart_discount_codes_update(
+        &self,
+        ctx: &Context<'_>,
+        cart_id: ID,
+        #[graphql(default)] discount_codes: Vec<String>,
+    ) -> GqlResult<CartDiscountCodesUpdatePayload> {
+        let mut errors = Vec::new();
+        let Some(id) = cart_id_arg(&cart_id, &mut errors) else {
+            return Ok(CartParts::errors(errors).into());
+        };
+        let clients = ctx::clients(ctx)?;
+        let req = wcart::UpdateDiscountCodesRequest {
+            cart_id: id.into(),
+            discount_codes: discount_codes.into_iter().map(Into::into).collect(),
+        };
+        let fut = async { shop_rpc::call("cart", clients.cart.update_discount_codes(req).await) };
+        Ok(run_cart(None, fut, cart_paths(Some("discountCodes")))
+            .await?
+            .into())
+    }
+
+    /// Checks a cart out: reserves stock, takes the payment and places the order. A retry with the same
+    /// `idempotencyKey` returns the first outcome. A failed payment gives the FAILED order and a user error.
+    async fn cart_checkout(
+        &self,
+        ctx: &Context<'_>,
+        cart_id: ID,
+        payment: PaymentInput,
+        idempotency_key: String,
+    ) -> GqlResult<CartCheckoutPayload> {
+        let paths = ArgPaths {
+            args: &["cartId", "payment", "idempotencyKey"],
+            default_arg: None,
+        };
+        let mut errors: Vec<CheckoutUserError> = Vec::new();
+        let Some(id) = input_id(GidType::Cart, &cart_id, path(["cartId"]), &mut errors) else {
+            return Ok(CartCheckoutPayload {
+                order: None,
+                user_errors: errors,
+            });
+        };
+        let clients = ctx::clients(ctx)?;
+        let req = worder::CheckoutRequest {
+            cart_id: id.into(),
+            payment: worder::Payment {
+                token: payment.token.into(),
+                provider: payment.provider.map(Into::into),
+            },
+            idempotency_key: idempotency_key.into(),
+        };
+        Ok(
+            match outcome(shop_rpc::call("order", clients.order.checkout(req).await))? {
+                Outcome::Ok(resp) => {
+                    let order = resp.order;
+                    let mut user_errors = Vec::new();
+                    if OrderStatus::from_wire(order.status) == OrderStatus::FAILED {
+                        let code = order
+                            .failure_code
+                            .as_ref()
+                            .map(|c| c.to_string())
+                            .unwrap_or_else(|| "INVALID".into());
+                        let message = order
+                            .failure_message
+                            .as_ref()
+                            .map(|m| m.to_string())
+                            .unwrap_or_else(|| format!("the order failed: {code}"));
+                        user_errors.push(CheckoutUserError::with_code(None, message, &code));
+                    }
+                    CartCheckoutPayload {
+                        order: Some(Order(order)),
+                        user_errors,
+                    }
+                }
+                Outcome::User(e) => CartCheckoutPayload {
+                    order: None,
+                    user_errors: vec![CheckoutUserError::from_service(&e, paths)],
+                },
+            },
+        )
+    }
+
+    /// Registers a customer.
+    async fn customer_create(
+        &self,
+        ctx: &Context<'_>,
+        input: CustomerCreateInput,
+    ) -> GqlResult<CustomerCreatePayload> {
+        let clients = ctx::clients(ctx)?;
+        let req = user::RegisterRequest {
+            email: input.email.into(),
+            password: input.password.into(),
+            first_name: input.first_name.map(Into::into),
+            last_name: input.last_name.map(Into::into),
+            phone: input.phone.map(Into::into),
+            accepts_marketing: input.accepts_marketing.unwrap_or(false),
+        };
+        let paths = ArgPaths {
+            args: &["input"],
+            default_arg: Some("input"),
+        };
+        Ok(
+            match outcome(shop_rpc::call("user", clients.user.register(req).await))? {
+                Outcome::Ok(resp) => CustomerCreatePayload {
+                    customer: Some(Customer(resp.customer)),
+                    customer_user_errors: Vec::new(),
+                    user_errors: Vec::new(),
+                },
+                Outcome::User(e) => {
+                    let errs = vec![CustomerUserError::from_service(&e, paths)];
+                    CustomerCreatePayload {
+                        customer: None,
+                        customer_user_errors: errs.clone(),
+                        user_errors: errs,
+                    }
+                }
+            },
+        )
+    }
+
+    /// Signs a customer in: returns an access token.
+    async fn customer_access_token_create(
+        &self,
+        ctx: &Context<'_>,
+        input: CustomerAccessTokenCreateInput,
+    ) -> GqlResult<CustomerAccessTokenCreatePayload> {
+        let clients = ctx::clients(ctx)?;
+        let paths = ArgPaths {
+            args: &["input"],
+            default_arg: Some("input"),
+        };
+        let fail = |errs: Vec<CustomerUserError>| CustomerAccessTokenCreatePayload {
+            customer_access_token: None,
+            customer_user_errors: errs.clone(),
+            user_errors: errs,
+        };
+        let req = user::AuthenticateRequest {
+            email: input.email.into(),
+            password: input.password.into(),
+        };
+        let auth = shop_rpc::with_actor(&system(), async {
+            shop_rpc::call("user", clients.user.authenticate(req).await)
+        })
+        .await;
+        let customer = match outcome(auth)? {
+            Outcome::Ok(resp) => resp.customer,
+            Outcome::User(e) => {
+                let mut err = CustomerUserError::from_service(&e, paths);
+                if e.kind == ErrorKind::Unauthenticated {
+                    err.code = Some(crate::error::CustomerErrorCode::UNIDENTIFIED_CUSTOMER);
+                    err.field = None;
+                }
+                return Ok(fail(vec![err]));
+            }
+        };
+        let req = session::CreateSessionRequest {
+            customer_id: customer.id,
+        };
+        let created = shop_rpc::with_actor(&system(), async {
+            shop_rpc::call("session", clients.session.create_session(req).await)
+        })
+        .await;
+        Ok(match outcome(created)? {
+            Outcome::Ok(resp) => CustomerAccessTokenCreatePayload {
+                customer_access_token: Some(access_token(resp)),
+                customer_user_errors: Vec::new(),
+                user_errors: Vec::new(),
+            },
+            Outcome::User(e) => fail(vec![CustomerUserError::from_service(&e, paths)]),
+        })
+    }
+
+    /// Issues a fresh token and revokes the old one.
+    async fn customer_access_token_renew(
+        &self,
+        ctx: &Context<'_>,
+        customer_access_token: String,
+    ) -> GqlResult<CustomerAccessTokenRenewPayload> {
+        let paths = ArgPaths {
+            args: &["customerAccessToken"],
+            default_arg: Some("customerAccessToken"),
+        };
+        if !token_ok(&customer_access_token) {
+            let e = CustomerUserError::with_code(
+                Some(path(["customerAccessToken"])),
+                "invalid access token".into(),
+                "INVALID_TOKEN",
+            );
+            return Ok(CustomerAccessTokenRenewPayload {
+                customer_access_token: None,
+                user_errors: vec![e],
+            });
+        }
+        let clients = ctx::clients(ctx)?;
+        let req = session::RenewRequest {
+            token: customer_access_token.into(),
+        };
+        let r = shop_rpc::with_actor(&system(), async {
+            shop_rpc::call("session", clients.session.renew(req).await)
+        })
+        .await;
+        Ok(match outcome(r)? {
+            Outcome::Ok(resp) => CustomerAccessTokenRenewPayload {
+                customer_access_token: Some(access_token(resp)),
+                user_errors: Vec::new(),
+            },
+            Outcome::User(e) => CustomerAccessTokenRenewPayload {
+                customer_access_token: None,
+                user_errors: vec![token_error(&e, paths)],
+            },
+        })
+    }
+
+    /// Revokes a token (signs out).
+    async fn customer_access_token_delete(
+        &self,
+        ctx: &Context<'_>,
+        customer_access_token: String,
+    ) -> GqlResult<CustomerAccessTokenDeletePayload> {
+        let paths = ArgPaths {
+            args: &["customerAccessToken"],
+            default_arg: Some("customerAccessToken"),
+        };
+        let fail = |e: CustomerUserError| CustomerAccessTokenDeletePayload {
+            deleted_access_token: None,
+            deleted_customer_access_token_id: None,
+            user_errors: vec![e],
+        };
+        if !token_ok(&customer_access_token) {
+            return Ok(fail(CustomerUserError::with_code(
+                Some(path(["customerAccessToken"])),
+                "invalid access token".into(),
+                "INVALID_TOKEN",
+            )));
+        }
+        let clients = ctx::clients(ctx)?;
+        let req = session::RevokeRequest {
+            token: customer_access_token.clone().into(),
+        };
+        let r = shop_rpc::with_actor(&system(), async {
+            shop_rpc::call("session", clients.session.revoke(req).await)
+        })
+        .await;
+        Ok(match outcome(r)? {
+            Outcome::Ok(resp) => CustomerAccessTokenDeletePayload {
+                deleted_access_token: Some(customer_access_token),
+                deleted_customer_access_token_id: Some(resp.session.session_id.to_string()),
+                user_errors: Vec::new(),
+            },
+            Outcome::User(e) => fail(token_error(&e, paths)),
+        })
+    }
+}
+
+/// A token failure: unknown codes of an UNAUTHENTICATED/NOT_FOUND error read as `INVALID_TOKEN`.
+fn token_error(e: &Error, paths: ArgPaths) -> CustomerUserError {
+    let mut err = CustomerUserError::from_service(e, paths);
+    if matches!(e.kind, ErrorKind::Unauthenticated | ErrorKind::NotFound)
+        && err.code == Some(crate::error::CustomerErrorCode::INVALID)
+    {
+        err.code = Some(crate::error::CustomerErrorCode::INVALID_TOKEN);
+    }
+    err
+}
+
+fn cart_id_arg(id: &ID, errors: &mut Vec<CartUserError>) -> Option<String> {
+    cart_id(id, errors)
+}

@@ -1,0 +1,379 @@
+//! The gateway over real HTTP with every service absent: request errors, limits and error codes.
+use std::net::SocketAddr;
+
+use serde_json::{Value, json};
+use shop_gateway::{GatewayOptions, serve};
+use shop_rpc::{ClientSettings, ServiceAddrs};
+use tokio_util::sync::CancellationToken;
+
+/// An address nothing listens on.
+fn dead_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+struct Gateway {
+    url: String,
+    http: reqwest::Client,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn start() -> Gateway {
+    let dead = dead_addr();
+    let opts = GatewayOptions {
+        peers: ServiceAddrs {
+            catalog: dead,
+            inventory: dead,
+            cart: dead,
+            order: dead,
+            user: dead,
+            session: dead,
+            recommender: dead,
+        },
+        client: ClientSettings {
+            connect_timeout: std::time::Duration::from_millis(200),
+            rpc_timeout: std::time::Duration::from_secs(1),
+            read_write_timeout: std::time::Duration::from_secs(1),
+        },
+        max_body_bytes: 4 * 1024,
+        ..GatewayOptions::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(serve(opts, listener, shutdown.clone()));
+    Gateway {
+        url: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        shutdown,
+    }
+}
+
+impl Gateway {
+    async fn post(&self, body: Value) -> (u16, Value) {
+        self.post_with(body, &[]).await
+    }
+
+    async fn post_with(&self, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut req = self.http.post(format!("{}/graphql", self.url)).json(&body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("json body"))
+    }
+
+    async fn query(&self, q: &str) -> (u16, Value) {
+        self.post(json!({ "query": q })).await
+    }
+}
+
+fn first_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+#[tokio::test]
+async fn malformed_query_is_a_parse_error() {
+    let gw = start().await;
+    let (status, body) = gw.query("{ products(first: 1) { edges { node { id }").await;
+    assert_eq!(status, 200);
+    assert_eq!(first_code(&body), "GRAPHQL_PARSE_FAILED");
+
+    let resp = gw
+        .http
+        .post(format!("{}/graphql", gw.url))
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": "{" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/graphql-response+json"
+    );
+}
+
+#[tokio::test]
+async fn wrong_argument_type_is_a_validation_error() {
+    let gw = start().await;
+    let (status, body) = gw
+        .query(r#"{ products(first: "ten") { nodes { id } } }"#)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(first_code(&body), "GRAPHQL_VALIDATION_FAILED");
+
+    let (_, body) = gw
+        .query("{ products(first: 1) { nodes { noSuchField } } }")
+        .await;
+    assert_eq!(first_code(&body), "GRAPHQL_VALIDATION_FAILED");
+}
+
+#[tokio::test]
+async fn page_sizes_are_capped() {
+    let gw = start().await;
+    let (status, body) = gw.query("{ products(first: 1000) { nodes { id } } }").await;
+    assert_eq!(status, 200);
+    assert_eq!(first_code(&body), "INVALID_ARGUMENT");
+    assert_eq!(
+        body["errors"][0]["extensions"]["errorCode"],
+        "PAGE_SIZE_TOO_LARGE"
+    );
+
+    let (_, body) = gw.query("{ collections(last: -1) { nodes { id } } }").await;
+    assert_eq!(first_code(&body), "INVALID_ARGUMENT");
+    assert_eq!(
+        body["errors"][0]["extensions"]["errorCode"],
+        "INVALID_PAGE_SIZE"
+    );
+}
+
+#[tokio::test]
+async fn malformed_gid_is_invalid_argument() {
+    let gw = start().await;
+    for id in [
+        "nope",
+        "gid://thriftshop/Product/a b",
+        "gid://thriftshop/Cart/123",
+    ] {
+        let (status, body) =
+            gw.post(json!({ "query": "query($id: ID!) { product(id: $id) { id } }", "variables": { "id": id } })).await;
+        assert_eq!(status, 200);
+        assert_eq!(first_code(&body), "INVALID_ARGUMENT", "{id}: {body}");
+        assert_eq!(body["data"]["product"], Value::Null);
+    }
+    let (_, body) = gw
+        .query(r#"{ node(id: "gid://thriftshop/Nope/1") { id } }"#)
+        .await;
+    assert_eq!(first_code(&body), "INVALID_ARGUMENT");
+}
+
+#[tokio::test]
+async fn services_down_is_unavailable_not_a_crash() {
+    let gw = start().await;
+    let (status, body) = gw
+        .query(
+            "{ products(first: 2) { nodes { id title variants(first: 3) { nodes { price { amount } quantityAvailable } } } } }",
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(first_code(&body), "UNAVAILABLE", "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["errorCode"],
+        "SERVICE_UNAVAILABLE"
+    );
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        !message.contains("127.0.0.1"),
+        "transport details leaked: {message}"
+    );
+
+    let (_, body) = gw
+        .query(r#"{ product(id: "gid://thriftshop/Product/p1") { title availableForSale } }"#)
+        .await;
+    assert_eq!(first_code(&body), "UNAVAILABLE");
+
+    // A mutation whose service is down is a top-level error, not a userError.
+    let (_, body) = gw
+        .query(
+            r#"mutation { cartCheckout(cartId: "gid://thriftshop/Cart/c1", payment: { token: "4242424242424242" },
+                idempotencyKey: "k1") { order { id } userErrors { code } } }"#,
+        )
+        .await;
+    assert_eq!(first_code(&body), "UNAVAILABLE", "{body}");
+
+    // Still serving afterwards.
+    let health = gw
+        .http
+        .get(format!("{}/healthz", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn malformed_gids_in_mutation_input_are_user_errors() {
+    let gw = start().await;
+    let (status, body) = gw
+        .query(
+            r#"mutation { cartCreate(input: { lines: [
+                { merchandiseId: "gid://thriftshop/ProductVariant/v1", quantity: 1 },
+                { merchandiseId: "bogus", quantity: 2 } ] }) {
+                cart { id } userErrors { field message code } warnings { code } } }"#,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(body.get("errors").is_none(), "{body}");
+    let errs = &body["data"]["cartCreate"]["userErrors"];
+    assert_eq!(errs[0]["code"], "INVALID");
+    assert_eq!(
+        errs[0]["field"],
+        json!(["input", "lines", "1", "merchandiseId"])
+    );
+    assert_eq!(body["data"]["cartCreate"]["cart"], Value::Null);
+
+    let (_, body) = gw
+        .query(r#"mutation { cartNoteUpdate(cartId: "gid://thriftshop/Order/1", note: "hi") { userErrors { field code } } }"#)
+        .await;
+    assert_eq!(
+        body["data"]["cartNoteUpdate"]["userErrors"][0]["field"],
+        json!(["cartId"])
+    );
+
+    let (_, body) = gw
+        .query(
+            r#"mutation { cartCheckout(cartId: "x", payment: { token: "4242424242424242" }, idempotencyKey: "k") {
+                order { id } userErrors { field code } } }"#,
+        )
+        .await;
+    assert_eq!(
+        body["data"]["cartCheckout"]["userErrors"][0]["code"],
+        "INVALID"
+    );
+    assert_eq!(
+        body["data"]["cartCheckout"]["userErrors"][0]["field"],
+        json!(["cartId"])
+    );
+}
+
+#[tokio::test]
+async fn get_runs_queries_but_refuses_mutations() {
+    let gw = start().await;
+    let resp = gw
+        .http
+        .get(format!("{}/graphql", gw.url))
+        .query(&[("query", "{ __typename }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["data"]["__typename"], "Query");
+
+    let resp = gw
+        .http
+        .get(format!("{}/graphql", gw.url))
+        .query(&[("query", r#"mutation { cartNoteUpdate(cartId: "gid://thriftshop/Cart/c1", note: "x") { cart { id } } }"#)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 405);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(first_code(&body), "METHOD_NOT_ALLOWED");
+
+    let html = gw
+        .http
+        .get(format!("{}/graphql", gw.url))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(html.status().as_u16(), 200);
+    assert!(
+        html.text()
+            .await
+            .unwrap()
+            .to_lowercase()
+            .contains("graphiql")
+    );
+}
+
+#[tokio::test]
+async fn oversized_body_is_refused() {
+    let gw = start().await;
+    let big = format!("{{ __typename }} # {}", "x".repeat(8 * 1024));
+    let resp = gw
+        .http
+        .post(format!("{}/graphql", gw.url))
+        .json(&json!({ "query": big }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+}
+
+#[tokio::test]
+async fn depth_and_complexity_are_limited() {
+    let gw = start().await;
+    let deep = format!(
+        "{{ {}__typename{} }}",
+        "products(first: 1) { nodes { collections(first: 1) { nodes { ".repeat(4),
+        " } } } }".repeat(4)
+    );
+    let (_, body) = gw.query(&deep).await;
+    assert_eq!(first_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+
+    let wide = "{ products(first: 250) { nodes { variants(first: 250) { nodes { id } } } } }";
+    let (_, body) = gw.query(wide).await;
+    assert_eq!(first_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+}
+
+#[tokio::test]
+async fn bad_tokens_fail_the_request() {
+    let gw = start().await;
+    for headers in [
+        vec![("authorization", "Bearer ")],
+        vec![("authorization", "Basic dXNlcjpwYXNz")],
+        vec![("x-thriftshop-customer-access-token", "has spaces in it")],
+    ] {
+        let (_, body) = gw
+            .post_with(json!({ "query": "{ __typename }" }), &headers)
+            .await;
+        assert_eq!(first_code(&body), "UNAUTHENTICATED", "{headers:?}: {body}");
+        assert_eq!(body["errors"].as_array().unwrap().len(), 1);
+        assert!(body.get("data").is_none() || body["data"].is_null());
+    }
+    // A well-formed token cannot be checked while the session service is down.
+    let (_, body) = gw
+        .post_with(
+            json!({ "query": "{ __typename }" }),
+            &[("authorization", "Bearer abc123")],
+        )
+        .await;
+    assert_eq!(first_code(&body), "UNAVAILABLE");
+    // Guests need no token.
+    let (_, body) = gw
+        .query("{ __typename customer { id } carts(first: 5) { nodes { id } } }")
+        .await;
+    assert_eq!(body["data"]["customer"], Value::Null, "{body}");
+    assert_eq!(body["data"]["carts"]["nodes"], json!([]));
+}
+
+#[tokio::test]
+async fn bad_bodies_are_rejected_with_graphql_errors() {
+    let gw = start().await;
+    let resp = gw
+        .http
+        .post(format!("{}/graphql", gw.url))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(first_code(&body), "BAD_REQUEST");
+
+    let resp = gw
+        .http
+        .post(format!("{}/graphql", gw.url))
+        .header("content-type", "application/graphql")
+        .body("{ __typename }")
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["data"]["__typename"], "Query");
+}

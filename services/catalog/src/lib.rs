@@ -1,0 +1,103 @@
+//! The catalog service: products, variants and collections with search, sorting and paging.
+//!
+//! Reads are served from an in-memory index loaded from the store at start. An empty store is seeded with
+//! the demo catalog (one `catalog.product_published.v1` event per product, in the same transaction). The
+//! `catalog.best_selling` projection consumes `order.placed.v1` to count units sold (for `BEST_SELLING`).
+
+pub mod app;
+pub mod domain;
+pub mod events;
+pub mod rpc;
+pub mod store;
+
+use std::sync::Arc;
+
+use shop_bus::{AnyBus, Delivery};
+use shop_rpc::{BoxError, ServiceOptions, Storage};
+use shop_store::EventStore;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    app::CatalogApp,
+    store::{CatalogStore, memory::MemoryCatalogStore, sqlite::SqliteCatalogStore},
+};
+
+/// Consumer group of the best-selling projection.
+pub const BEST_SELLING_GROUP: &str = "catalog.best_selling";
+
+/// Starts the service: opens its store, spawns its outbox relay (and projections), serves Thrift on `listener`
+/// until `shutdown` is cancelled, then drains.
+pub async fn run(
+    opts: ServiceOptions,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), BoxError> {
+    match &opts.storage {
+        Storage::Sqlite(dir) => {
+            let store = SqliteCatalogStore::open(&dir.join("catalog.db"))?;
+            let events = store.event_store().clone();
+            serve(store, events, opts, listener, shutdown).await
+        }
+        Storage::Memory => {
+            let store = MemoryCatalogStore::new();
+            let events = store.event_store().clone();
+            serve(store, events, opts, listener, shutdown).await
+        }
+    }
+}
+
+/// Handles one delivery of the best-selling projection. Malformed `order.placed.v1` payloads are logged and
+/// skipped (retrying cannot fix them); store failures are returned so the consumer retries.
+pub async fn handle_order_delivery<S: CatalogStore>(
+    app: &CatalogApp<S>,
+    d: &Delivery,
+) -> Result<(), shop_kernel::Error> {
+    match events::decode_order_placed(&d.message.event_type, d.message.payload.clone()) {
+        Ok(Some(lines)) => app
+            .record_order_placed(&d.message.event_id, &lines)
+            .await
+            .map(|_| ()),
+        Ok(None) => Ok(()),
+        Err(e) => {
+            tracing::warn!(event_id = %d.message.event_id, error = %e, "skipping undecodable order.placed.v1");
+            Ok(())
+        }
+    }
+}
+
+async fn serve<S: CatalogStore, E: EventStore + Clone>(
+    store: S,
+    events: E,
+    opts: ServiceOptions,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), BoxError> {
+    let app = Arc::new(CatalogApp::start(store).await?);
+    let relay = tokio::spawn(shop_bus::relay::run_relay(
+        "catalog",
+        events,
+        opts.bus.clone(),
+        shutdown.clone(),
+    ));
+    let projection = {
+        let app = app.clone();
+        let bus: AnyBus = opts.bus.clone();
+        tokio::spawn(shop_bus::consumer::run_consumer(
+            bus,
+            BEST_SELLING_GROUP.into(),
+            vec![events::ORDER_TOPIC.into()],
+            move |d: Delivery| {
+                let app = app.clone();
+                async move { handle_order_delivery(&app, &d).await }
+            },
+            shutdown.clone(),
+        ))
+    };
+    let served = shop_idl::catalog::CatalogServiceServer::new(rpc::CatalogRpc::new(app))
+        .run(shop_rpc::ShutdownIncoming::new(listener, shutdown.clone()))
+        .await;
+    shutdown.cancel();
+    let _ = relay.await;
+    let _ = projection.await;
+    served.map_err(|e| -> BoxError { e.to_string().into() })
+}

@@ -1,0 +1,36 @@
+//! The inventory service: stock levels per variant, event-sourced (one stream `stock-<variant_id>` per variant),
+//! with all-or-nothing reservations that are later committed (stock leaves) or released (stock returns).
+//!
+//! Layers: [`domain`] (pure decide/apply), [`app`] (use cases, caching, per-variant write serialisation),
+//! [`store`] (event store adapters), [`events`] (domain events ↔ Thrift event union), [`rpc`] (Thrift edge).
+
+pub mod app;
+pub mod domain;
+pub mod events;
+pub mod rpc;
+pub mod store;
+
+use std::sync::Arc;
+
+/// Starts the service: opens its store, spawns its outbox relay (and projections), serves Thrift on `listener`
+/// until `shutdown` is cancelled, then drains.
+pub async fn run(
+    opts: shop_rpc::ServiceOptions,
+    listener: tokio::net::TcpListener,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<(), shop_rpc::BoxError> {
+    let event_store = store::open(&opts.storage, "inventory")?;
+    let app = Arc::new(app::App::start(event_store.clone()).await?);
+    let relay = tokio::spawn(shop_bus::relay::run_relay(
+        "inventory",
+        event_store,
+        opts.bus.clone(),
+        shutdown.clone(),
+    ));
+    let served = shop_idl::inventory::InventoryServiceServer::new(rpc::InventoryRpc::new(app))
+        .run(shop_rpc::ShutdownIncoming::new(listener, shutdown.clone()))
+        .await;
+    shutdown.cancel();
+    let _ = relay.await;
+    served
+}

@@ -1,0 +1,71 @@
+//! The order service: checkout turns a cart into an order — reserve stock, authorize and capture payment
+//! (built-in sandbox provider), purchase the cart — with compensation on every failure path, idempotency keys,
+//! and the customer's order history. Orders are event-sourced (`order-<id>` streams, topic `shop.order.v1`).
+
+pub mod app;
+pub mod domain;
+pub mod events;
+pub mod rpc;
+pub mod store;
+
+use std::sync::Arc;
+
+use shop_rpc::{BoxError, ServiceOptions, ShutdownIncoming, Storage};
+use shop_store::{
+    EventStore,
+    memory::MemoryEventStore,
+    sqlite::{Db, EVENT_STORE_MIGRATIONS, SqliteEventStore},
+};
+use tokio_util::sync::CancellationToken;
+
+async fn serve<S: EventStore + Clone>(
+    store: S,
+    opts: ServiceOptions,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), BoxError> {
+    let peers = rpc::ThriftPeers {
+        cart: shop_rpc::build_client!(
+            shop_idl::cart::CartServiceClientBuilder,
+            "cart",
+            opts.peers.cart,
+            opts.client
+        ),
+        inventory: shop_rpc::build_client!(
+            shop_idl::inventory::InventoryServiceClientBuilder,
+            "inventory",
+            opts.peers.inventory,
+            opts.client
+        ),
+    };
+    let app = Arc::new(app::OrderApp::new(store.clone(), peers));
+    let relay = tokio::spawn(shop_bus::relay::run_relay(
+        "order",
+        store,
+        opts.bus.clone(),
+        shutdown.clone(),
+    ));
+    let server = shop_idl::order::OrderServiceServer::new(rpc::OrderRpc::new(app))
+        .run(ShutdownIncoming::new(listener, shutdown.clone()))
+        .await;
+    shutdown.cancel();
+    relay.await?;
+    server
+}
+
+/// Starts the service: opens its store, spawns its outbox relay, serves Thrift on `listener` until `shutdown`
+/// is cancelled, then drains.
+pub async fn run(
+    opts: ServiceOptions,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), BoxError> {
+    match &opts.storage {
+        Storage::Sqlite(dir) => {
+            let store =
+                SqliteEventStore::new(Db::open(&dir.join("order.db"), &[EVENT_STORE_MIGRATIONS])?);
+            serve(store, opts, listener, shutdown).await
+        }
+        Storage::Memory => serve(MemoryEventStore::new(), opts, listener, shutdown).await,
+    }
+}

@@ -1,0 +1,322 @@
+//! User use cases over the [`CustomerStore`] port, and bounded argon2id password hashing ([`Passwords`]).
+use std::sync::Arc;
+
+use argon2::{
+    Algorithm, Argon2, Params, Version,
+    password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
+};
+use shop_kernel::{Actor, Error, ErrorKind};
+use shop_store::StoreError;
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::{
+    domain::{self, AddressInput, Customer, ProfilePatch, Registration, UserEvent, validate},
+    events,
+    store::{CreateOutcome, CustomerStore},
+};
+
+/// Argon2id memory cost, KiB (OWASP recommendation).
+pub const ARGON2_M_KIB: u32 = 19_456;
+/// Argon2id iterations.
+pub const ARGON2_T: u32 = 2;
+/// Argon2id lanes.
+pub const ARGON2_P: u32 = 1;
+/// Default bound on concurrent hash computations.
+pub const DEFAULT_HASH_CONCURRENCY: usize = 2;
+/// Most ids accepted by one `get_customers` call.
+pub const MAX_IDS_PER_CALL: usize = 100;
+/// Attempts of a read-modify-write before a concurrent modification is reported.
+const UPDATE_ATTEMPTS: usize = 3;
+
+/// Argon2id hashing and verification on the blocking pool, at most `N` at a time.
+#[derive(Clone)]
+pub struct Passwords {
+    permits: Arc<Semaphore>,
+    dummy: Arc<OnceCell<String>>,
+}
+
+fn argon2() -> Result<Argon2<'static>, Error> {
+    let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None).map_err(Error::internal)?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+impl Passwords {
+    /// Hashing bounded to `max_concurrent` (at least 1) computations at a time.
+    pub fn new(max_concurrent: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            dummy: Arc::new(OnceCell::new()),
+        }
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, Error> + Send + 'static,
+    {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(Error::internal)?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f()
+        })
+        .await
+        .map_err(Error::internal)?
+    }
+
+    /// An argon2id PHC string for `password` with a random salt.
+    pub async fn hash(&self, password: String) -> Result<String, Error> {
+        self.blocking(move || {
+            let mut salt_bytes = [0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut salt_bytes);
+            let salt = SaltString::encode_b64(&salt_bytes).map_err(Error::internal)?;
+            Ok(argon2()?
+                .hash_password(password.as_bytes(), &salt)
+                .map_err(Error::internal)?
+                .to_string())
+        })
+        .await
+    }
+
+    /// Does `password` match the PHC string `hash`? (Parameters are read from the hash.)
+    pub async fn verify(&self, password: String, hash: String) -> Result<bool, Error> {
+        self.blocking(move || {
+            let parsed = PasswordHash::new(&hash).map_err(Error::internal)?;
+            Ok(argon2()?
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok())
+        })
+        .await
+    }
+
+    /// Spends one verification against a fixed dummy hash, so unknown emails cost as much as known ones.
+    pub async fn verify_dummy(&self, password: String) -> Result<(), Error> {
+        let dummy = self
+            .dummy
+            .get_or_try_init(|| self.hash(shop_kernel::ids::secret_token(16)))
+            .await?
+            .clone();
+        self.verify(password, dummy).await.map(|_| ())
+    }
+}
+
+impl Default for Passwords {
+    fn default() -> Self {
+        Self::new(DEFAULT_HASH_CONCURRENCY)
+    }
+}
+
+fn invalid_credentials() -> Error {
+    Error::unauthenticated("INVALID_CREDENTIALS", "Unidentified customer")
+}
+
+fn customer_not_found() -> Error {
+    Error::not_found("CUSTOMER_NOT_FOUND", "no such customer").with_field(["customer_id"])
+}
+
+fn email_taken() -> Error {
+    Error::conflict("EMAIL_TAKEN", "an account with this email already exists")
+        .with_field(["email"])
+}
+
+/// The user service's use cases.
+pub struct UserApp<S> {
+    store: S,
+    passwords: Passwords,
+}
+
+impl<S: CustomerStore> UserApp<S> {
+    /// Use cases over `store`, hashing with `passwords`.
+    pub fn new(store: S, passwords: Passwords) -> Self {
+        Self { store, passwords }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Registers a customer: validates everything, hashes the password, stores the customer and
+    /// `user.registered.v1` together.
+    pub async fn register(&self, reg: Registration) -> Result<Customer, Error> {
+        let now = shop_kernel::now_ms();
+        let (customer, domain_events) = domain::register(shop_kernel::ids::new_id(), &reg, now)?;
+        // Cheap early answer; the unique index still decides races below.
+        if self.store.credentials(&customer.email).await?.is_some() {
+            return Err(email_taken());
+        }
+        let hash = self.passwords.hash(reg.password).await?;
+        let records = domain_events
+            .iter()
+            .map(|e| events::to_new_event(e, now))
+            .collect();
+        match self.store.create(customer.clone(), hash, records).await? {
+            CreateOutcome::Created => {
+                tracing::info!(customer_id = %customer.id, "customer registered");
+                Ok(customer)
+            }
+            CreateOutcome::EmailTaken => Err(email_taken()),
+        }
+    }
+
+    /// Checks an email and password. Unknown emails and wrong passwords fail alike, after one argon2 verification.
+    pub async fn authenticate(&self, email: &str, password: &str) -> Result<Customer, Error> {
+        let password_ok = validate::validate_password(password).is_ok();
+        // Never hash unbounded input: an over-long password is verified as empty (and fails).
+        let candidate = if password_ok {
+            password.to_string()
+        } else {
+            String::new()
+        };
+        let credentials = match validate::normalize_email(email) {
+            Ok(email) => self.store.credentials(&email).await?,
+            Err(_) => None,
+        };
+        let Some(credentials) = credentials else {
+            self.passwords.verify_dummy(candidate).await?;
+            return Err(invalid_credentials());
+        };
+        let matches = self
+            .passwords
+            .verify(candidate, credentials.password_hash)
+            .await?;
+        if !(matches && password_ok) {
+            return Err(invalid_credentials());
+        }
+        self.store
+            .get(&credentials.customer_id)
+            .await?
+            .ok_or_else(invalid_credentials)
+    }
+
+    /// The customers among `ids` that `actor` may see (its own record, or any for the system), in the order asked.
+    pub async fn get_customers(
+        &self,
+        actor: &Actor,
+        ids: &[String],
+    ) -> Result<Vec<Customer>, Error> {
+        if ids.len() > MAX_IDS_PER_CALL {
+            return Err(Error::invalid(
+                "TOO_MANY_IDS",
+                format!("at most {MAX_IDS_PER_CALL} ids per call"),
+            )
+            .with_field(["ids"]));
+        }
+        let mut wanted: Vec<String> = Vec::with_capacity(ids.len());
+        for (i, id) in ids.iter().enumerate() {
+            validate::id(id, &["ids", &i.to_string()])?;
+            if actor.may_access(Some(id)) && !wanted.contains(id) {
+                wanted.push(id.clone());
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.store.get_many(&wanted).await?)
+    }
+
+    /// Changes the profile of `customer_id` (the caller's own, or any for the system).
+    pub async fn update_profile(
+        &self,
+        actor: &Actor,
+        customer_id: &str,
+        patch: ProfilePatch,
+    ) -> Result<Customer, Error> {
+        self.modify(actor, customer_id, |c, now| c.update_profile(&patch, now))
+            .await
+    }
+
+    /// Adds an address to `customer_id`'s address book.
+    pub async fn add_address(
+        &self,
+        actor: &Actor,
+        customer_id: &str,
+        input: AddressInput,
+        make_default: bool,
+    ) -> Result<Customer, Error> {
+        let address_id = shop_kernel::ids::new_id();
+        self.modify(actor, customer_id, |c, now| {
+            c.add_address(address_id.clone(), &input, make_default, now)
+        })
+        .await
+    }
+
+    /// Replaces address `address_id` of `customer_id`.
+    pub async fn update_address(
+        &self,
+        actor: &Actor,
+        customer_id: &str,
+        address_id: &str,
+        input: AddressInput,
+    ) -> Result<Customer, Error> {
+        validate::id(address_id, &["address_id"])?;
+        self.modify(actor, customer_id, |c, now| {
+            c.update_address(address_id, &input, now)
+        })
+        .await
+    }
+
+    /// Deletes address `address_id` of `customer_id` (moving the default if needed).
+    pub async fn delete_address(
+        &self,
+        actor: &Actor,
+        customer_id: &str,
+        address_id: &str,
+    ) -> Result<Customer, Error> {
+        validate::id(address_id, &["address_id"])?;
+        self.modify(actor, customer_id, |c, now| {
+            c.delete_address(address_id, now)
+        })
+        .await
+    }
+
+    /// Read-modify-write of one customer with optimistic concurrency (retried a few times).
+    async fn modify<F>(
+        &self,
+        actor: &Actor,
+        customer_id: &str,
+        change: F,
+    ) -> Result<Customer, Error>
+    where
+        F: Fn(&Customer, i64) -> Result<(Customer, Vec<UserEvent>), Error>,
+    {
+        validate::id(customer_id, &["customer_id"])?;
+        if !actor.may_access(Some(customer_id)) {
+            return Err(customer_not_found());
+        }
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self
+                .store
+                .get(customer_id)
+                .await?
+                .ok_or_else(customer_not_found)?;
+            let now = shop_kernel::now_ms();
+            let (next, domain_events) = change(&current, now)?;
+            if domain_events.is_empty() {
+                return Ok(current);
+            }
+            let records = domain_events
+                .iter()
+                .map(|e| events::to_new_event(e, now))
+                .collect();
+            match self
+                .store
+                .update(next.clone(), current.version, records)
+                .await
+            {
+                Ok(()) => return Ok(next),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Conflict,
+            "CONCURRENT_MODIFICATION",
+            "the customer was changed concurrently; retry",
+        ))
+    }
+}

@@ -1,0 +1,66 @@
+//! User service: customer registration (argon2id password hashes), authentication, profiles and address books.
+//!
+//! State-stored: `customers` and `addresses` tables; every change commits together with its event
+//! (`user.registered.v1`, `user.profile_updated.v1`, `user.addresses_changed.v1` on `shop.user.v1`) in the
+//! outbox, which the relay publishes.
+
+pub mod app;
+pub mod domain;
+pub mod events;
+pub mod rpc;
+pub mod store;
+
+use std::sync::Arc;
+
+use shop_rpc::{BoxError, ServiceOptions, ShutdownIncoming, Storage};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    app::{Passwords, UserApp},
+    rpc::UserRpc,
+    store::{CustomerStore, MemoryCustomerStore, SqliteCustomerStore},
+};
+
+/// Service name (database file `<dir>/user.db`, relay name, client name).
+pub const SERVICE: &str = "user";
+
+/// Starts the service: opens its store, spawns its outbox relay (and projections), serves Thrift on `listener`
+/// until `shutdown` is cancelled, then drains.
+pub async fn run(
+    opts: ServiceOptions,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), BoxError> {
+    match &opts.storage {
+        Storage::Sqlite(dir) => {
+            let store = SqliteCustomerStore::open(&dir.join(format!("{SERVICE}.db")))?;
+            serve(store, opts, listener, shutdown).await
+        }
+        Storage::Memory => serve(MemoryCustomerStore::new(), opts, listener, shutdown).await,
+    }
+}
+
+async fn serve<S: CustomerStore>(
+    store: S,
+    opts: ServiceOptions,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), BoxError> {
+    let relay_stop = shutdown.child_token();
+    let relay = tokio::spawn(shop_bus::relay::run_relay(
+        SERVICE,
+        store.events(),
+        opts.bus.clone(),
+        relay_stop.clone(),
+    ));
+    let app = Arc::new(UserApp::new(store, Passwords::default()));
+    let served = shop_idl::user::UserServiceServer::new(UserRpc::new(app))
+        .run(ShutdownIncoming::new(listener, shutdown.clone()))
+        .await;
+    // Stop the relay (it drains what is pending) even if the server failed on its own.
+    relay_stop.cancel();
+    if let Err(e) = relay.await {
+        tracing::warn!(error = %e, "user relay task failed");
+    }
+    served
+}

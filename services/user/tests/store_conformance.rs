@@ -1,0 +1,208 @@
+//! The same checks against every `CustomerStore` adapter.
+use shop_store::{EventStore, StoreError};
+use shop_user::{
+    domain::{self, AddressInput, Customer, Registration},
+    events,
+    store::{CreateOutcome, CustomerStore, MemoryCustomerStore, SqliteCustomerStore},
+};
+
+fn new_customer(id: &str, email: &str) -> (Customer, Vec<shop_store::NewEvent>) {
+    let reg = Registration {
+        email: email.into(),
+        password: "password1".into(),
+        ..Default::default()
+    };
+    let (c, evs) = domain::register(id.into(), &reg, 1_000).unwrap();
+    (
+        c,
+        evs.iter().map(|e| events::to_new_event(e, 1_000)).collect(),
+    )
+}
+
+fn addr(zip: &str) -> AddressInput {
+    AddressInput {
+        address1: "1 Main St".into(),
+        city: "Springfield".into(),
+        country_code: "US".into(),
+        zip: zip.into(),
+        phone: Some("555".into()),
+        ..Default::default()
+    }
+}
+
+async fn conformance<S: CustomerStore + Clone>(store: S) -> anyhow::Result<()> {
+    // Create and read back.
+    let (ann, evs) = new_customer("c1", "ann@example.com");
+    assert_eq!(
+        store.create(ann.clone(), "hash-1".into(), evs).await?,
+        CreateOutcome::Created
+    );
+    assert_eq!(store.get("c1").await?, Some(ann.clone()));
+    assert_eq!(store.get("nobody").await?, None);
+    let creds = store
+        .credentials("ann@example.com")
+        .await?
+        .expect("credentials");
+    assert_eq!(
+        (creds.customer_id.as_str(), creds.password_hash.as_str()),
+        ("c1", "hash-1")
+    );
+    assert_eq!(store.credentials("bob@example.com").await?, None);
+
+    // Duplicate email: nothing written.
+    let (dup, evs) = new_customer("c2", "ann@example.com");
+    assert_eq!(
+        store.create(dup, "hash-2".into(), evs).await?,
+        CreateOutcome::EmailTaken
+    );
+    assert_eq!(store.get("c2").await?, None);
+    assert_eq!(store.events().load("c2").await?.len(), 0);
+
+    let (bob, evs) = new_customer("c3", "bob@example.com");
+    assert_eq!(
+        store.create(bob.clone(), "hash-3".into(), evs).await?,
+        CreateOutcome::Created
+    );
+
+    // get_many keeps the asked order and omits unknown ids.
+    let many = store
+        .get_many(&["c3".into(), "zz".into(), "c1".into()])
+        .await?;
+    assert_eq!(
+        many.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["c3", "c1"]
+    );
+
+    // Update with addresses, in order, and the outbox event.
+    let (a1, e1) = ann.add_address("a1".into(), &addr("111"), false, 2_000)?;
+    let (a2, e2) = a1.add_address("a2".into(), &addr("222"), true, 2_001)?;
+    store
+        .update(
+            a1.clone(),
+            ann.version,
+            e1.iter().map(|e| events::to_new_event(e, 2_000)).collect(),
+        )
+        .await?;
+    store
+        .update(
+            a2.clone(),
+            a1.version,
+            e2.iter().map(|e| events::to_new_event(e, 2_001)).collect(),
+        )
+        .await?;
+    let stored = store.get("c1").await?.expect("c1");
+    assert_eq!(stored, a2);
+    assert_eq!(
+        stored
+            .addresses
+            .iter()
+            .map(|a| a.id.as_str())
+            .collect::<Vec<_>>(),
+        ["a1", "a2"]
+    );
+    assert_eq!(stored.default_address_id.as_deref(), Some("a2"));
+
+    // Stale version: conflict, nothing written.
+    let (stale, e3) = a1.delete_address("a1", 3_000)?;
+    let err = store
+        .update(
+            stale,
+            a1.version,
+            e3.iter().map(|e| events::to_new_event(e, 3_000)).collect(),
+        )
+        .await;
+    assert!(matches!(err, Err(StoreError::Conflict { .. })), "{err:?}");
+    assert_eq!(store.get("c1").await?, Some(a2.clone()));
+
+    // Deleting addresses really removes them.
+    let (a3, e3) = a2.delete_address("a1", 3_001)?;
+    store
+        .update(
+            a3.clone(),
+            a2.version,
+            e3.iter().map(|e| events::to_new_event(e, 3_001)).collect(),
+        )
+        .await?;
+    assert_eq!(store.get("c1").await?, Some(a3));
+
+    // Outbox: registered + 3 address changes on c1's stream, registered on c3's; in global order.
+    let stream: Vec<String> = store
+        .events()
+        .load("c1")
+        .await?
+        .into_iter()
+        .map(|r| r.event.event_type)
+        .collect();
+    assert_eq!(
+        stream,
+        [
+            "user.registered.v1",
+            "user.addresses_changed.v1",
+            "user.addresses_changed.v1",
+            "user.addresses_changed.v1"
+        ]
+    );
+    let all = store.events().read_all(0, 100).await?;
+    assert_eq!(all.len(), 5);
+    assert!(all.windows(2).all(|w| w[0].position < w[1].position));
+    assert!(all.iter().all(|r| r.event.topic == "shop.user.v1"));
+    let types: Vec<&str> = all.iter().map(|r| r.event.event_type.as_str()).collect();
+    assert_eq!(
+        types[..3],
+        [
+            "user.registered.v1",
+            "user.registered.v1",
+            "user.addresses_changed.v1"
+        ]
+    );
+    assert_eq!(
+        events::decode(all[2].event.payload.clone())?,
+        domain::UserEvent::AddressesChanged {
+            customer_id: "c1".into(),
+            address_count: 1
+        }
+    );
+
+    // Concurrent registrations of one email: exactly one wins, the others see EmailTaken (not an error).
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (c, evs) = new_customer(&format!("race{i}"), "race@example.com");
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.create(c, "h".into(), evs).await
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await??);
+    }
+    let created = outcomes
+        .iter()
+        .filter(|o| **o == CreateOutcome::Created)
+        .count();
+    assert_eq!((created, outcomes.len()), (1, 8));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_adapter() -> anyhow::Result<()> {
+    conformance(MemoryCustomerStore::new()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_adapter_in_memory() -> anyhow::Result<()> {
+    conformance(SqliteCustomerStore::open_in_memory()?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_adapter_on_disk_survives_reopen() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("user.db");
+    conformance(SqliteCustomerStore::open(&path)?).await?;
+    let reopened = SqliteCustomerStore::open(&path)?;
+    assert_eq!(
+        reopened.get("c1").await?.map(|c| c.email),
+        Some("ann@example.com".to_string())
+    );
+    Ok(())
+}

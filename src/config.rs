@@ -1,0 +1,202 @@
+//! Typed configuration: defaults = the all-in-one shop; layered `--config file.toml` + env `THRIFTSHOP__SECTION__KEY`.
+//! Unknown keys are rejected.
+use std::{net::SocketAddr, path::PathBuf};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// The whole shop's configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where services keep their data (`sqlite`, the default) or `memory` (tests; lost on exit).
+    pub store: StoreKind,
+    /// The event bus: `embedded` (a SQLite log under `data_dir`, the default) or `memory`.
+    pub bus: BusKind,
+    /// Directory for SQLite files.
+    pub data_dir: PathBuf,
+    pub gateway: GatewayConfig,
+    pub services: ServicesConfig,
+    pub client: ClientConfig,
+    pub demo: DemoConfig,
+}
+
+/// Storage engine.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    Sqlite,
+    Memory,
+}
+
+/// Event bus engine.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BusKind {
+    Embedded,
+    Memory,
+}
+
+/// The GraphQL gateway.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    pub graphiql: bool,
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_body_bytes: usize,
+}
+
+/// Thrift listen addresses of the seven services (also where the gateway and peers reach them).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServicesConfig {
+    pub catalog: SocketAddr,
+    pub inventory: SocketAddr,
+    pub cart: SocketAddr,
+    pub order: SocketAddr,
+    pub user: SocketAddr,
+    pub session: SocketAddr,
+    pub recommender: SocketAddr,
+}
+
+/// Thrift client timeouts (milliseconds).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientConfig {
+    pub connect_timeout_ms: u64,
+    pub rpc_timeout_ms: u64,
+}
+
+/// Demo data.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoConfig {
+    /// Give every catalog variant without a stock record some stock at start-up.
+    pub seed_stock: bool,
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            store: StoreKind::Sqlite,
+            bus: BusKind::Embedded,
+            data_dir: PathBuf::from("./data"),
+            gateway: GatewayConfig::default(),
+            services: ServicesConfig::default(),
+            client: ClientConfig::default(),
+            demo: DemoConfig { seed_stock: true },
+        }
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: addr(8080),
+            graphiql: true,
+            max_depth: 15,
+            max_complexity: 10_000,
+            max_body_bytes: 256 * 1024,
+        }
+    }
+}
+
+impl Default for ServicesConfig {
+    fn default() -> Self {
+        Self {
+            catalog: addr(9101),
+            inventory: addr(9102),
+            cart: addr(9103),
+            order: addr(9104),
+            user: addr(9105),
+            session: addr(9106),
+            recommender: addr(9107),
+        }
+    }
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: 500,
+            rpc_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        Self { seed_stock: true }
+    }
+}
+
+impl Config {
+    /// Defaults, then the optional TOML file, then `THRIFTSHOP__…` environment variables.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        fig = fig.merge(Env::prefixed("THRIFTSHOP__").split("__"));
+        fig.extract().map_err(Box::new)
+    }
+
+    /// Addresses of the services.
+    pub fn service_addrs(&self) -> shop_rpc::ServiceAddrs {
+        let s = &self.services;
+        shop_rpc::ServiceAddrs {
+            catalog: s.catalog,
+            inventory: s.inventory,
+            cart: s.cart,
+            order: s.order,
+            user: s.user,
+            session: s.session,
+            recommender: s.recommender,
+        }
+    }
+
+    /// Client settings.
+    pub fn client_settings(&self) -> shop_rpc::ClientSettings {
+        let rpc = std::time::Duration::from_millis(self.client.rpc_timeout_ms);
+        shop_rpc::ClientSettings {
+            connect_timeout: std::time::Duration::from_millis(self.client.connect_timeout_ms),
+            rpc_timeout: rpc,
+            read_write_timeout: rpc,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns figment::Error
+    fn file_and_env_layers_and_unknown_keys() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "shop.toml",
+                "store = \"memory\"\n[gateway]\nlisten = \"127.0.0.1:9999\"\n",
+            )?;
+            jail.set_env("THRIFTSHOP__GATEWAY__GRAPHIQL", "false");
+            let c = Config::load(Some(std::path::Path::new("shop.toml"))).expect("loads");
+            assert_eq!(c.store, StoreKind::Memory);
+            assert_eq!(c.gateway.listen, addr(9999));
+            assert!(!c.gateway.graphiql);
+            jail.create_file("bad.toml", "[gateway]\nlisen = \"x\"\n")?;
+            assert!(Config::load(Some(std::path::Path::new("bad.toml"))).is_err());
+            jail.set_env("THRIFTSHOP__BUS", "carrier-pigeon");
+            assert!(Config::load(None).is_err());
+            Ok(())
+        });
+    }
+}

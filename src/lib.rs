@@ -1,0 +1,260 @@
+//! The thriftshop binary's assembly: starts the GraphQL gateway and the seven Thrift services (all-in-one), or
+//! one component alone (`thriftshop serve <component>`), from one [`config::Config`].
+
+pub mod config;
+mod seed;
+
+use std::{net::SocketAddr, str::FromStr};
+
+use anyhow::Context;
+use config::{BusKind, Config, StoreKind};
+use shop_rpc::{BoxError, ServiceAddrs, ServiceOptions, Storage};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+/// A part of the shop that can run alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    Gateway,
+    Catalog,
+    Inventory,
+    Cart,
+    Order,
+    User,
+    Session,
+    Recommender,
+}
+
+impl Component {
+    /// The seven services.
+    pub const SERVICES: [Component; 7] = [
+        Component::Catalog,
+        Component::Inventory,
+        Component::Cart,
+        Component::Order,
+        Component::User,
+        Component::Session,
+        Component::Recommender,
+    ];
+
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::Gateway => "gateway",
+            Component::Catalog => "catalog",
+            Component::Inventory => "inventory",
+            Component::Cart => "cart",
+            Component::Order => "order",
+            Component::User => "user",
+            Component::Session => "session",
+            Component::Recommender => "recommender",
+        }
+    }
+
+    fn configured_addr(self, cfg: &Config) -> SocketAddr {
+        let s = &cfg.services;
+        match self {
+            Component::Gateway => cfg.gateway.listen,
+            Component::Catalog => s.catalog,
+            Component::Inventory => s.inventory,
+            Component::Cart => s.cart,
+            Component::Order => s.order,
+            Component::User => s.user,
+            Component::Session => s.session,
+            Component::Recommender => s.recommender,
+        }
+    }
+}
+
+impl FromStr for Component {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Component::Gateway].into_iter().chain(Component::SERVICES).find(|c| c.name() == s).ok_or_else(|| {
+            format!("unknown component `{s}` (gateway, catalog, inventory, cart, order, user, session, recommender)")
+        })
+    }
+}
+
+fn open_bus(cfg: &Config) -> anyhow::Result<shop_bus::AnyBus> {
+    Ok(match cfg.bus {
+        BusKind::Embedded => shop_bus::AnyBus::Embedded(
+            shop_bus::embedded::EmbeddedBus::open(&cfg.data_dir.join("eventlog.db"))
+                .context("opening the event log")?,
+        ),
+        BusKind::Memory => shop_bus::AnyBus::Memory(shop_bus::memory::MemoryBus::new()),
+    })
+}
+
+fn gateway_options(cfg: &Config, peers: ServiceAddrs) -> shop_gateway::GatewayOptions {
+    shop_gateway::GatewayOptions {
+        peers,
+        client: cfg.client_settings(),
+        graphiql: cfg.gateway.graphiql,
+        max_depth: cfg.gateway.max_depth,
+        max_complexity: cfg.gateway.max_complexity,
+        max_body_bytes: cfg.gateway.max_body_bytes,
+        ..shop_gateway::GatewayOptions::default()
+    }
+}
+
+async fn run_service(
+    c: Component,
+    opts: ServiceOptions,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), BoxError> {
+    match c {
+        Component::Catalog => shop_catalog::run(opts, listener, shutdown).await,
+        Component::Inventory => shop_inventory::run(opts, listener, shutdown).await,
+        Component::Cart => shop_cart::run(opts, listener, shutdown).await,
+        Component::Order => shop_order::run(opts, listener, shutdown).await,
+        Component::User => shop_user::run(opts, listener, shutdown).await,
+        Component::Session => shop_session::run(opts, listener, shutdown).await,
+        Component::Recommender => shop_recommender::run(opts, listener, shutdown).await,
+        Component::Gateway => Err("the gateway is not a Thrift service".into()),
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for {what} on {addr}"))
+}
+
+/// A running shop (all-in-one): the gateway and seven services in this process.
+pub struct Shop {
+    /// Where GraphQL is served.
+    pub gateway_addr: SocketAddr,
+    /// Where the services listen.
+    pub services: ServiceAddrs,
+    shutdown: CancellationToken,
+    tasks: Vec<(&'static str, JoinHandle<Result<(), BoxError>>)>,
+}
+
+impl Shop {
+    /// Binds every listener (port 0 allowed), starts the services, seeds demo stock if configured, then starts
+    /// the gateway. Returns when the shop is ready to serve.
+    pub async fn start(cfg: Config) -> anyhow::Result<Shop> {
+        let shutdown = CancellationToken::new();
+        let mut listeners = Vec::new();
+        for c in Component::SERVICES {
+            listeners.push((c, bind(c.configured_addr(&cfg), c.name()).await?));
+        }
+        let addr_of = |want: Component| -> anyhow::Result<SocketAddr> {
+            let (_, l) = listeners
+                .iter()
+                .find(|(c, _)| *c == want)
+                .context("listener")?;
+            Ok(l.local_addr()?)
+        };
+        let services = ServiceAddrs {
+            catalog: addr_of(Component::Catalog)?,
+            inventory: addr_of(Component::Inventory)?,
+            cart: addr_of(Component::Cart)?,
+            order: addr_of(Component::Order)?,
+            user: addr_of(Component::User)?,
+            session: addr_of(Component::Session)?,
+            recommender: addr_of(Component::Recommender)?,
+        };
+        let storage = match cfg.store {
+            StoreKind::Sqlite => Storage::Sqlite(cfg.data_dir.clone()),
+            StoreKind::Memory => Storage::Memory,
+        };
+        let opts = ServiceOptions {
+            storage,
+            peers: services,
+            client: cfg.client_settings(),
+            bus: open_bus(&cfg)?,
+        };
+        let mut tasks = Vec::new();
+        for (c, listener) in listeners {
+            let task = tokio::spawn(run_service(c, opts.clone(), listener, shutdown.clone()));
+            tasks.push((c.name(), task));
+        }
+        let gateway_listener = bind(cfg.gateway.listen, "the gateway").await?;
+        let gateway_addr = gateway_listener.local_addr()?;
+        let mut shop = Shop {
+            gateway_addr,
+            services,
+            shutdown: shutdown.clone(),
+            tasks,
+        };
+        if cfg.demo.seed_stock
+            && let Err(e) = seed::seed_stock(services, cfg.client_settings()).await
+        {
+            shop.stop().await;
+            return Err(e.context("seeding demo stock"));
+        }
+        let gw = tokio::spawn(shop_gateway::serve(
+            gateway_options(&cfg, services),
+            gateway_listener,
+            shutdown,
+        ));
+        shop.tasks.push(("gateway", gw));
+        Ok(shop)
+    }
+
+    /// A token that stops the shop when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until every component has stopped (after the token is cancelled or a component fails).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let mut failed = None;
+        for (name, task) in self.tasks {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(component = name, error = %e, "component failed");
+                    self.shutdown.cancel();
+                    failed.get_or_insert_with(|| anyhow::anyhow!("{name} failed: {e}"));
+                }
+                Err(e) => {
+                    self.shutdown.cancel();
+                    failed.get_or_insert_with(|| anyhow::anyhow!("{name} panicked: {e}"));
+                }
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Stops every component and waits for them.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        if let Err(e) = self.wait().await {
+            tracing::warn!(error = %e, "shutdown");
+        }
+    }
+}
+
+/// Runs one component alone with the addresses from `cfg`, until `shutdown`.
+pub async fn serve_component(
+    c: Component,
+    cfg: Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = bind(c.configured_addr(&cfg), c.name()).await?;
+    if c == Component::Gateway {
+        return shop_gateway::serve(
+            gateway_options(&cfg, cfg.service_addrs()),
+            listener,
+            shutdown,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("gateway: {e}"));
+    }
+    let storage = match cfg.store {
+        StoreKind::Sqlite => Storage::Sqlite(cfg.data_dir.clone()),
+        StoreKind::Memory => Storage::Memory,
+    };
+    let opts = ServiceOptions {
+        storage,
+        peers: cfg.service_addrs(),
+        client: cfg.client_settings(),
+        bus: open_bus(&cfg)?,
+    };
+    run_service(c, opts, listener, shutdown)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", c.name()))
+}

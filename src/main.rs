@@ -1,0 +1,111 @@
+//! `thriftshop`: with no arguments, the whole shop on one machine; `thriftshop serve <component>` runs one part.
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use thriftshop::{Component, Shop, config::Config, serve_component};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "thriftshop",
+    version,
+    about = "An open-source commerce backend: GraphQL over seven Thrift services"
+)]
+struct Cli {
+    /// TOML configuration file (env `THRIFTSHOP__SECTION__KEY` overrides it).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one component alone (gateway, catalog, inventory, cart, order, user, session, recommender).
+    Serve {
+        component: Component,
+        /// Listen address (overrides the configured one for this component).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Print the effective configuration as TOML-like debug output and exit.
+    Config,
+}
+
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        t.cancel();
+                        return;
+                    }
+                };
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+        t.cancel();
+    });
+    token
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,volo=warn,volo_thrift=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let mut cfg = Config::load(cli.config.as_deref())
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    match cli.command {
+        None => {
+            let started = std::time::Instant::now();
+            let shop = Shop::start(cfg).await.context("starting the shop")?;
+            tracing::info!(
+                "thriftshop ready in {} ms: GraphQL on http://{}/graphql",
+                started.elapsed().as_millis(),
+                shop.gateway_addr
+            );
+            let stop = shutdown_on_signal();
+            let token = shop.shutdown_token();
+            tokio::spawn(async move {
+                stop.cancelled().await;
+                token.cancel();
+            });
+            shop.wait().await
+        }
+        Some(Command::Serve { component, listen }) => {
+            if let Some(addr) = listen {
+                match component {
+                    Component::Gateway => cfg.gateway.listen = addr,
+                    Component::Catalog => cfg.services.catalog = addr,
+                    Component::Inventory => cfg.services.inventory = addr,
+                    Component::Cart => cfg.services.cart = addr,
+                    Component::Order => cfg.services.order = addr,
+                    Component::User => cfg.services.user = addr,
+                    Component::Session => cfg.services.session = addr,
+                    Component::Recommender => cfg.services.recommender = addr,
+                }
+            }
+            tracing::info!(component = component.name(), "serving");
+            serve_component(component, cfg, shutdown_on_signal()).await
+        }
+        Some(Command::Config) => {
+            println!("{cfg:#?}");
+            Ok(())
+        }
+    }
+}
