@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Where services keep their data (`sqlite`, the default) or `memory` (tests; lost on exit).
     pub store: StoreKind,
-    /// The event bus: `embedded` (a SQLite log under `data_dir`, the default) or `memory`.
+    /// The event bus: `embedded` (a SQLite log under `data_dir`, the default), `kafka` or `memory`.
     pub bus: BusKind,
     /// Directory for SQLite files.
     pub data_dir: PathBuf,
@@ -22,6 +22,7 @@ pub struct Config {
     pub services: ServicesConfig,
     pub client: ClientConfig,
     pub demo: DemoConfig,
+    pub kafka: KafkaConfig,
 }
 
 /// Storage engine.
@@ -37,7 +38,36 @@ pub enum StoreKind {
 #[serde(rename_all = "lowercase")]
 pub enum BusKind {
     Embedded,
+    Kafka,
     Memory,
+}
+
+/// The Kafka cluster (used when `bus = "kafka"`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`: comma-separated `host:port` list.
+    pub brokers: String,
+    /// Partitions of the topics the shop creates.
+    pub partitions: i32,
+    /// Replication factor of the topics the shop creates (3 in production; 1 for a single local broker).
+    pub replication_factor: i32,
+    /// How long a publish may wait for the brokers' acknowledgement before it fails.
+    pub delivery_timeout_ms: u64,
+    /// Prefix for topic and consumer-group names, so several shops can share one cluster (empty: none).
+    pub namespace: String,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            partitions: 6,
+            replication_factor: 1,
+            delivery_timeout_ms: 30_000,
+            namespace: String::new(),
+        }
+    }
 }
 
 /// The GraphQL gateway.
@@ -94,6 +124,7 @@ impl Default for Config {
             services: ServicesConfig::default(),
             client: ClientConfig::default(),
             demo: DemoConfig { seed_stock: true },
+            kafka: KafkaConfig::default(),
         }
     }
 }
@@ -147,7 +178,44 @@ impl Config {
             fig = fig.merge(Toml::file_exact(f));
         }
         fig = fig.merge(Env::prefixed("THRIFTSHOP__").split("__"));
-        fig.extract().map_err(Box::new)
+        let cfg: Config = fig.extract().map_err(Box::new)?;
+        let problems = cfg.problems();
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(Box::new(figment::Error::from(format!(
+                "invalid configuration: {}",
+                problems.join("; ")
+            ))))
+        }
+    }
+
+    /// Every semantic problem with these settings (empty when valid).
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let k = &self.kafka;
+        if k.brokers.trim().is_empty() {
+            p.push("kafka.brokers must list at least one host:port".to_string());
+        }
+        if k.partitions < 1 {
+            p.push(format!(
+                "kafka.partitions must be >= 1 (got {})",
+                k.partitions
+            ));
+        }
+        if k.replication_factor < 1 {
+            p.push(format!(
+                "kafka.replication_factor must be >= 1 (got {})",
+                k.replication_factor
+            ));
+        }
+        if k.delivery_timeout_ms == 0 {
+            p.push("kafka.delivery_timeout_ms must be > 0".to_string());
+        }
+        if self.client.connect_timeout_ms == 0 || self.client.rpc_timeout_ms == 0 {
+            p.push("client timeouts must be > 0".to_string());
+        }
+        p
     }
 
     /// Addresses of the services.
@@ -196,6 +264,18 @@ mod tests {
             assert!(Config::load(Some(std::path::Path::new("bad.toml"))).is_err());
             jail.set_env("THRIFTSHOP__BUS", "carrier-pigeon");
             assert!(Config::load(None).is_err());
+            jail.set_env("THRIFTSHOP__BUS", "kafka");
+            jail.set_env("THRIFTSHOP__KAFKA__BROKERS", "10.0.0.1:9092,10.0.0.2:9092");
+            let c = Config::load(None).expect("kafka config loads");
+            assert_eq!(c.bus, BusKind::Kafka);
+            assert_eq!(c.kafka.brokers, "10.0.0.1:9092,10.0.0.2:9092");
+            jail.set_env("THRIFTSHOP__KAFKA__PARTITIONS", "0");
+            jail.set_env("THRIFTSHOP__KAFKA__REPLICATION_FACTOR", "0");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(
+                err.contains("kafka.partitions") && err.contains("kafka.replication_factor"),
+                "{err}"
+            );
             Ok(())
         });
     }

@@ -81,6 +81,20 @@ fn open_bus(cfg: &Config) -> anyhow::Result<shop_bus::AnyBus> {
             shop_bus::embedded::EmbeddedBus::open(&cfg.data_dir.join("eventlog.db"))
                 .context("opening the event log")?,
         ),
+        BusKind::Kafka => {
+            let k = &cfg.kafka;
+            shop_bus::AnyBus::Kafka(
+                shop_bus::kafka::KafkaBus::connect(shop_bus::kafka::KafkaSettings {
+                    brokers: k.brokers.clone(),
+                    partitions: k.partitions,
+                    replication_factor: k.replication_factor,
+                    client_id: "thriftshop".into(),
+                    delivery_timeout: std::time::Duration::from_millis(k.delivery_timeout_ms),
+                    namespace: k.namespace.clone(),
+                })
+                .context("configuring the Kafka client")?,
+            )
+        }
         BusKind::Memory => shop_bus::AnyBus::Memory(shop_bus::memory::MemoryBus::new()),
     })
 }

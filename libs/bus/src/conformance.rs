@@ -1,7 +1,33 @@
 //! The conformance suite every [`EventBus`] adapter must pass. Adapters call [`run_all`] from their tests.
+//!
+//! Topics and groups are prefixed with `namespace` so the suite can run against a shared, long-lived broker.
+use std::time::Duration;
+
 use bytes::Bytes;
 
-use crate::{EventBus, Message};
+use crate::{Delivery, EventBus, Message, Subscription};
+
+/// Timing knobs: real brokers need longer to join a group than an embedded log.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// How long to wait for messages that must arrive.
+    pub arrive: Duration,
+    /// How long to wait before concluding that nothing more arrives.
+    pub quiet: Duration,
+}
+
+impl Timing {
+    /// For in-process logs.
+    pub const LOCAL: Timing = Timing {
+        arrive: Duration::from_secs(2),
+        quiet: Duration::from_millis(150),
+    };
+    /// For a broker on loopback.
+    pub const BROKER: Timing = Timing {
+        arrive: Duration::from_secs(30),
+        quiet: Duration::from_secs(3),
+    };
+}
 
 fn msg(topic: &str, key: &str, n: u64) -> Message {
     Message {
@@ -16,44 +42,117 @@ fn msg(topic: &str, key: &str, n: u64) -> Message {
     }
 }
 
-/// Runs every check against a fresh, empty bus.
-pub async fn run_all<B: EventBus>(bus: B) {
-    let a1 = msg("shop.a.v1", "k1", 1);
-    let a2 = msg("shop.a.v1", "k1", 2);
-    let b1 = msg("shop.b.v1", "k2", 1);
+/// Polls until `n` messages arrived (or `timing.arrive` passed), then checks that nothing more comes.
+async fn receive<S: Subscription>(sub: &mut S, n: usize, timing: Timing) -> Vec<Delivery> {
+    let deadline = tokio::time::Instant::now() + timing.arrive;
+    let mut got = Vec::new();
+    while got.len() < n && tokio::time::Instant::now() < deadline {
+        got.extend(
+            sub.poll(n - got.len(), Duration::from_millis(250))
+                .await
+                .unwrap(),
+        );
+    }
+    got.extend(sub.poll(100, timing.quiet).await.unwrap());
+    got
+}
+
+fn step(label: &str) {
+    eprintln!("bus conformance: {label}");
+}
+
+fn messages(ds: &[Delivery]) -> Vec<Message> {
+    ds.iter().map(|d| d.message.clone()).collect()
+}
+
+/// Runs every check against `bus`; `namespace` must be fresh for each run.
+pub async fn run_all<B: EventBus>(bus: B, namespace: &str, timing: Timing) {
+    let topic_a = format!("{namespace}.a.v1");
+    let topic_b = format!("{namespace}.b.v1");
+    let group = |g: &str| format!("{namespace}.{g}");
+    let a1 = msg(&topic_a, "k1", 1);
+    let a2 = msg(&topic_a, "k1", 2);
+    let b1 = msg(&topic_b, "k2", 1);
     bus.publish(vec![a1.clone(), b1.clone(), a2.clone()])
         .await
         .unwrap();
-    // Re-publishing the same event ids adds nothing.
-    bus.publish(vec![a1.clone()]).await.unwrap();
+    bus.publish(vec![]).await.unwrap();
 
-    let topics_a = vec!["shop.a.v1".to_string()];
-    let got = bus.fetch("g1", &topics_a, 10).await.unwrap();
-    assert_eq!(
-        got.iter().map(|d| d.message.clone()).collect::<Vec<_>>(),
-        vec![a1.clone(), a2.clone()]
-    );
+    step("publish done");
+    // A group receives a topic's messages, in order per key, with all metadata intact.
+    let topics_a = vec![topic_a.clone()];
+    let mut s1 = bus.subscribe(&group("g1"), &topics_a).await.unwrap();
+    let got = receive(&mut s1, 2, timing).await;
+    assert_eq!(messages(&got), vec![a1.clone(), a2.clone()]);
+    assert_eq!(got[0].partition, got[1].partition);
     assert!(got[0].offset < got[1].offset);
 
-    // Independent groups; committing moves only that group.
-    bus.commit("g1", got[0].offset).await.unwrap();
-    let again = bus.fetch("g1", &topics_a, 10).await.unwrap();
-    assert_eq!(again.len(), 1);
-    assert_eq!(again[0].message, a2);
-    assert_eq!(bus.fetch("g2", &topics_a, 10).await.unwrap().len(), 2);
-
-    // Multi-topic fetch keeps log order; limits apply.
-    let both = vec!["shop.a.v1".to_string(), "shop.b.v1".to_string()];
-    let all = bus.fetch("g3", &both, 10).await.unwrap();
+    step("g1 received");
+    // Committing moves the group: a new member resumes after the committed message.
+    s1.commit(&got[0]).await.unwrap();
+    s1.close().await.unwrap();
+    let mut s1b = bus.subscribe(&group("g1"), &topics_a).await.unwrap();
     assert_eq!(
-        all.iter().map(|d| d.message.clone()).collect::<Vec<_>>(),
-        vec![a1, b1, a2.clone()]
+        messages(&receive(&mut s1b, 1, timing).await),
+        vec![a2.clone()]
     );
-    assert_eq!(bus.fetch("g3", &both, 1).await.unwrap().len(), 1);
+    s1b.close().await.unwrap();
 
-    // Commits never move backwards.
-    let last = all.last().unwrap().offset;
-    bus.commit("g3", last).await.unwrap();
-    bus.commit("g3", all[0].offset).await.unwrap();
-    assert!(bus.fetch("g3", &both, 10).await.unwrap().is_empty());
+    step("g1 resumed");
+    // Groups are independent.
+    let mut s2 = bus.subscribe(&group("g2"), &topics_a).await.unwrap();
+    assert_eq!(receive(&mut s2, 2, timing).await.len(), 2);
+    s2.close().await.unwrap();
+
+    step("g2 received");
+    // Several topics: everything arrives once, per-key order holds, `max` is respected.
+    let both = vec![topic_a.clone(), topic_b.clone()];
+    let mut s3 = bus.subscribe(&group("g3"), &both).await.unwrap();
+    let mut first = Vec::new();
+    let deadline = tokio::time::Instant::now() + timing.arrive;
+    while first.is_empty() && tokio::time::Instant::now() < deadline {
+        first = s3.poll(1, Duration::from_millis(250)).await.unwrap();
+    }
+    assert_eq!(first.len(), 1, "poll(max = 1) returns one message");
+    let mut all = first;
+    all.extend(receive(&mut s3, 2, timing).await);
+    let got = messages(&all);
+    assert_eq!(got.len(), 3);
+    for m in [&a1, &a2, &b1] {
+        assert!(got.contains(m), "missing {m:?}");
+    }
+    let pos = |m: &Message| got.iter().position(|x| x == m).unwrap();
+    assert!(pos(&a1) < pos(&a2), "per-key order");
+
+    step("g3 received");
+    // Live delivery: a message published while subscribed arrives.
+    let a3 = msg(&topic_a, "k1", 3);
+    bus.publish(vec![a3.clone()]).await.unwrap();
+    let live = receive(&mut s3, 1, timing).await;
+    assert_eq!(messages(&live), vec![a3.clone()]);
+    all.extend(live);
+
+    step("live received");
+    // Commits never move backwards: commit everything, then an earlier delivery again.
+    for d in &all {
+        s3.commit(d).await.unwrap();
+    }
+    s3.commit(&all[0]).await.unwrap();
+    s3.close().await.unwrap();
+    let mut s3b = bus.subscribe(&group("g3"), &both).await.unwrap();
+    assert!(receive(&mut s3b, 0, timing).await.is_empty());
+    s3b.close().await.unwrap();
+}
+
+/// For logs that dedupe on `event_id` (embedded, in-memory): re-publishing adds nothing.
+pub async fn dedupes_republished<B: EventBus>(bus: B, namespace: &str) {
+    let topic = format!("{namespace}.dedupe.v1");
+    let m = msg(&topic, "k", 1);
+    bus.publish(vec![m.clone()]).await.unwrap();
+    bus.publish(vec![m.clone(), m.clone()]).await.unwrap();
+    let mut s = bus
+        .subscribe(&format!("{namespace}.dedupe"), &[topic])
+        .await
+        .unwrap();
+    assert_eq!(messages(&receive(&mut s, 1, Timing::LOCAL).await), vec![m]);
 }

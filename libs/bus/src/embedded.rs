@@ -1,12 +1,12 @@
 //! The embedded event log: a SQLite database (`data/eventlog.db`) shared by the processes of one machine.
-use std::{path::Path, sync::Arc};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use rusqlite::{OptionalExtension, params};
 use shop_store::sqlite::{Db, Migration};
 use tokio::sync::Notify;
 
-use crate::{BusError, Delivery, EventBus, Message};
+use crate::{BusError, Delivery, EventBus, Message, Subscription, wait_for_messages};
 
 const MIGRATIONS: &[Migration] = &[Migration {
     name: "eventlog_v1",
@@ -53,6 +53,8 @@ impl EmbeddedBus {
 }
 
 impl EventBus for EmbeddedBus {
+    type Subscription = EmbeddedSubscription;
+
     async fn publish(&self, messages: Vec<Message>) -> Result<(), BusError> {
         self.db
             .write(move |tx| {
@@ -79,21 +81,50 @@ impl EventBus for EmbeddedBus {
         Ok(())
     }
 
-    async fn fetch(
+    async fn subscribe(
         &self,
         group: &str,
         topics: &[String],
-        max: usize,
-    ) -> Result<Vec<Delivery>, BusError> {
-        let group = group.to_string();
-        let topics = topics.to_vec();
-        Ok(self
+    ) -> Result<EmbeddedSubscription, BusError> {
+        let grp = group.to_string();
+        let cursor = self
             .db
             .call(move |c| {
-                let after: i64 = c
-                    .query_row("SELECT offset FROM consumer_offsets WHERE grp = ?1", [&group], |r| r.get(0))
-                    .optional()?
-                    .unwrap_or(0);
+                Ok(c.query_row(
+                    "SELECT offset FROM consumer_offsets WHERE grp = ?1",
+                    [&grp],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0))
+            })
+            .await?;
+        Ok(EmbeddedSubscription {
+            bus: self.clone(),
+            group: group.to_string(),
+            topics: topics.to_vec(),
+            cursor,
+        })
+    }
+}
+
+/// A member of a consumer group on the embedded log. The log is one partition, so a group has one position.
+pub struct EmbeddedSubscription {
+    bus: EmbeddedBus,
+    group: String,
+    topics: Vec<String>,
+    /// The last offset this member delivered.
+    cursor: i64,
+}
+
+impl EmbeddedSubscription {
+    async fn fetch(&self, max: usize) -> Result<Vec<Delivery>, BusError> {
+        let after = self.cursor;
+        let topics = self.topics.clone();
+        Ok(self
+            .bus
+            .db
+            .call(move |c| {
                 let placeholders = (0..topics.len()).map(|i| format!("?{}", i + 3)).collect::<Vec<_>>().join(",");
                 let sql = format!(
                     "SELECT offset, topic, key, event_id, event_type, seq, occurred_at_ms, traceparent, payload
@@ -105,6 +136,7 @@ impl EventBus for EmbeddedBus {
                 let rows = stmt
                     .query_map(rusqlite::params_from_iter(args), |r| {
                         Ok(Delivery {
+                            partition: 0,
                             offset: r.get(0)?,
                             message: Message {
                                 topic: r.get(1)?,
@@ -123,10 +155,23 @@ impl EventBus for EmbeddedBus {
             })
             .await?)
     }
+}
 
-    async fn commit(&self, group: &str, offset: i64) -> Result<(), BusError> {
-        let group = group.to_string();
+impl Subscription for EmbeddedSubscription {
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        let notify = self.bus.notify.clone();
+        let batch = wait_for_messages(&notify, wait, || self.fetch(max)).await?;
+        if let Some(last) = batch.last() {
+            self.cursor = last.offset;
+        }
+        Ok(batch)
+    }
+
+    async fn commit(&mut self, delivery: &Delivery) -> Result<(), BusError> {
+        let group = self.group.clone();
+        let offset = delivery.offset;
         Ok(self
+            .bus
             .db
             .write(move |tx| {
                 tx.execute(
@@ -139,7 +184,7 @@ impl EventBus for EmbeddedBus {
             .await?)
     }
 
-    fn published(&self) -> Arc<Notify> {
-        self.notify.clone()
+    async fn close(self) -> Result<(), BusError> {
+        Ok(())
     }
 }

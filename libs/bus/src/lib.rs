@@ -1,5 +1,5 @@
-//! The event bus port ([`EventBus`]) with two adapters — the embedded log on SQLite ([`embedded::EmbeddedBus`],
-//! the all-in-one default) and an in-memory one for tests — plus the outbox relay ([`relay::run_relay`]) that
+//! The event bus port ([`EventBus`], [`Subscription`]) with three adapters — the embedded log on SQLite
+//! ([`embedded::EmbeddedBus`], the all-in-one default), Apache Kafka ([`kafka::KafkaBus`]) and an in-memory one for tests — plus the outbox relay ([`relay::run_relay`]) that
 //! publishes what services appended to their event stores, and the consumer runner ([`consumer::run_consumer`]).
 //!
 //! Delivery is at-least-once; consumers must be idempotent (dedupe on `event_id` or stream+seq).
@@ -7,10 +7,11 @@
 pub mod conformance;
 pub mod consumer;
 pub mod embedded;
+pub mod kafka;
 pub mod memory;
 pub mod relay;
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, time::Duration};
 
 use bytes::Bytes;
 use shop_store::StoreError;
@@ -45,9 +46,12 @@ impl From<shop_store::RecordedEvent> for Message {
     }
 }
 
-/// A message as delivered to a consumer group, with its offset in the log.
+/// A message as delivered to a consumer group, with its place in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
+    /// The partition the message is in (the embedded and in-memory logs have one partition, 0).
+    pub partition: i32,
+    /// Offset within the partition; strictly increasing along a partition.
     pub offset: i64,
     pub message: Message,
 }
@@ -71,65 +75,133 @@ impl From<rusqlite::Error> for BusError {
     }
 }
 
-/// Publish/subscribe with consumer groups and committed offsets.
-pub trait EventBus: Send + Sync + 'static {
-    /// Publishes messages durably. Re-publishing an `event_id` already in the log is a no-op where the adapter
-    /// can tell (the embedded log can); consumers still dedupe.
+impl From<rdkafka::error::KafkaError> for BusError {
+    fn from(e: rdkafka::error::KafkaError) -> Self {
+        BusError::Backend(e.to_string())
+    }
+}
+
+/// Publish/subscribe with consumer groups and committed positions.
+///
+/// Ordering holds per key (messages with the same key stay in publication order); across keys the log may
+/// interleave. Delivery is at-least-once.
+pub trait EventBus: Clone + Send + Sync + 'static {
+    /// A consumer group member.
+    type Subscription: Subscription;
+
+    /// Publishes messages durably (acknowledged by the log) in order per key. Re-publishing an `event_id`
+    /// already in the log is a no-op where the adapter can tell (the embedded log can); consumers still dedupe.
     fn publish(&self, messages: Vec<Message>) -> impl Future<Output = Result<(), BusError>> + Send;
 
-    /// Up to `max` messages of `topics` after the group's committed offset, in log order.
-    fn fetch(
+    /// Joins consumer `group` on `topics`. Delivery starts after the group's committed positions.
+    fn subscribe(
         &self,
         group: &str,
         topics: &[String],
-        max: usize,
-    ) -> impl Future<Output = Result<Vec<Delivery>, BusError>> + Send;
-
-    /// Commits the group's position: everything up to and including `offset` has been processed.
-    fn commit(&self, group: &str, offset: i64)
-    -> impl Future<Output = Result<(), BusError>> + Send;
-
-    /// Fires after every publish (wakes consumers in this process).
-    fn published(&self) -> Arc<Notify>;
+    ) -> impl Future<Output = Result<Self::Subscription, BusError>> + Send;
 }
 
-/// The bus chosen by configuration. (The Kafka adapter joins here behind the same trait.)
+/// One member of a consumer group.
+pub trait Subscription: Send + 'static {
+    /// Up to `max` messages this member has not delivered yet, waiting at most `wait` for the first one
+    /// (an empty batch means nothing arrived in time).
+    fn poll(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> impl Future<Output = Result<Vec<Delivery>, BusError>> + Send;
+
+    /// Marks `delivery` and everything before it in its partition as processed. Never moves a position
+    /// backwards. Adapters may batch commits; [`Subscription::close`] flushes them.
+    fn commit(&mut self, delivery: &Delivery) -> impl Future<Output = Result<(), BusError>> + Send;
+
+    /// Flushes pending commits and leaves the group.
+    fn close(self) -> impl Future<Output = Result<(), BusError>> + Send;
+}
+
+/// Polls `fetch` until it returns something or `wait` runs out, waking early on `notify`.
+pub(crate) async fn wait_for_messages<F, Fut>(
+    notify: &Notify,
+    wait: Duration,
+    mut fetch: F,
+) -> Result<Vec<Delivery>, BusError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Vec<Delivery>, BusError>>,
+{
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let batch = fetch().await?;
+        let now = tokio::time::Instant::now();
+        if !batch.is_empty() || now >= deadline {
+            return Ok(batch);
+        }
+        // Other processes may append to a shared log: poll as well as listen.
+        let nap = (deadline - now).min(Duration::from_millis(100));
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep(nap) => {}
+        }
+    }
+}
+
+/// The bus chosen by configuration.
 #[derive(Clone)]
 pub enum AnyBus {
     /// The embedded SQLite log (all-in-one default).
     Embedded(embedded::EmbeddedBus),
+    /// Apache Kafka.
+    Kafka(kafka::KafkaBus),
     /// In-memory (tests).
     Memory(memory::MemoryBus),
 }
 
+/// A subscription of an [`AnyBus`].
+pub enum AnySubscription {
+    Embedded(embedded::EmbeddedSubscription),
+    Kafka(kafka::KafkaSubscription),
+    Memory(memory::MemorySubscription),
+}
+
+macro_rules! delegate {
+    ($enum:ident, $value:expr, $inner:ident => $call:expr) => {
+        match $value {
+            $enum::Embedded($inner) => $call,
+            $enum::Kafka($inner) => $call,
+            $enum::Memory($inner) => $call,
+        }
+    };
+}
+
 impl EventBus for AnyBus {
+    type Subscription = AnySubscription;
+
     async fn publish(&self, messages: Vec<Message>) -> Result<(), BusError> {
-        match self {
-            AnyBus::Embedded(b) => b.publish(messages).await,
-            AnyBus::Memory(b) => b.publish(messages).await,
-        }
+        delegate!(AnyBus, self, b => b.publish(messages).await)
     }
-    async fn fetch(
-        &self,
-        group: &str,
-        topics: &[String],
-        max: usize,
-    ) -> Result<Vec<Delivery>, BusError> {
-        match self {
-            AnyBus::Embedded(b) => b.fetch(group, topics, max).await,
-            AnyBus::Memory(b) => b.fetch(group, topics, max).await,
-        }
+
+    async fn subscribe(&self, group: &str, topics: &[String]) -> Result<AnySubscription, BusError> {
+        Ok(match self {
+            AnyBus::Embedded(b) => AnySubscription::Embedded(b.subscribe(group, topics).await?),
+            AnyBus::Kafka(b) => AnySubscription::Kafka(b.subscribe(group, topics).await?),
+            AnyBus::Memory(b) => AnySubscription::Memory(b.subscribe(group, topics).await?),
+        })
     }
-    async fn commit(&self, group: &str, offset: i64) -> Result<(), BusError> {
-        match self {
-            AnyBus::Embedded(b) => b.commit(group, offset).await,
-            AnyBus::Memory(b) => b.commit(group, offset).await,
-        }
+}
+
+impl Subscription for AnySubscription {
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        delegate!(AnySubscription, self, s => s.poll(max, wait).await)
     }
-    fn published(&self) -> Arc<Notify> {
-        match self {
-            AnyBus::Embedded(b) => b.published(),
-            AnyBus::Memory(b) => b.published(),
-        }
+
+    async fn commit(&mut self, delivery: &Delivery) -> Result<(), BusError> {
+        delegate!(AnySubscription, self, s => s.commit(delivery).await)
+    }
+
+    async fn close(self) -> Result<(), BusError> {
+        delegate!(AnySubscription, self, s => s.close().await)
     }
 }

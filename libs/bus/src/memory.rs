@@ -2,12 +2,13 @@
 use std::{
     collections::{HashMap, HashSet},
     sync::Arc,
+    time::Duration,
 };
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::{BusError, Delivery, EventBus, Message};
+use crate::{BusError, Delivery, EventBus, Message, Subscription, wait_for_messages};
 
 #[derive(Default)]
 struct Inner {
@@ -31,6 +32,8 @@ impl MemoryBus {
 }
 
 impl EventBus for MemoryBus {
+    type Subscription = MemorySubscription;
+
     async fn publish(&self, messages: Vec<Message>) -> Result<(), BusError> {
         {
             let mut g = self.inner.lock();
@@ -44,35 +47,79 @@ impl EventBus for MemoryBus {
         Ok(())
     }
 
-    async fn fetch(
+    async fn subscribe(
         &self,
         group: &str,
         topics: &[String],
-        max: usize,
-    ) -> Result<Vec<Delivery>, BusError> {
-        let g = self.inner.lock();
-        let after = g.offsets.get(group).copied().unwrap_or(0);
-        Ok(g.log
+    ) -> Result<MemorySubscription, BusError> {
+        let cursor = self.inner.lock().offsets.get(group).copied().unwrap_or(0);
+        Ok(MemorySubscription {
+            bus: self.clone(),
+            group: group.to_string(),
+            topics: topics.to_vec(),
+            cursor,
+        })
+    }
+}
+
+impl MemoryBus {
+    /// Every message published so far on `topic`, in order (for tests that inspect what a service emitted).
+    pub fn messages(&self, topic: &str) -> Vec<Message> {
+        self.inner
+            .lock()
+            .log
+            .iter()
+            .filter(|m| m.topic == topic)
+            .cloned()
+            .collect()
+    }
+}
+
+/// A member of a consumer group on the in-memory log (one partition).
+pub struct MemorySubscription {
+    bus: MemoryBus,
+    group: String,
+    topics: Vec<String>,
+    cursor: i64,
+}
+
+impl MemorySubscription {
+    fn fetch(&self, max: usize) -> Vec<Delivery> {
+        let g = self.bus.inner.lock();
+        g.log
             .iter()
             .enumerate()
             .map(|(i, m)| (i as i64 + 1, m))
-            .filter(|(o, m)| *o > after && topics.contains(&m.topic))
+            .filter(|(o, m)| *o > self.cursor && self.topics.contains(&m.topic))
             .take(max)
             .map(|(offset, m)| Delivery {
+                partition: 0,
                 offset,
                 message: m.clone(),
             })
-            .collect())
+            .collect()
+    }
+}
+
+impl Subscription for MemorySubscription {
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        let notify = self.bus.notify.clone();
+        let batch =
+            wait_for_messages(&notify, wait, || std::future::ready(Ok(self.fetch(max)))).await?;
+        if let Some(last) = batch.last() {
+            self.cursor = last.offset;
+        }
+        Ok(batch)
     }
 
-    async fn commit(&self, group: &str, offset: i64) -> Result<(), BusError> {
-        let mut g = self.inner.lock();
-        let cur = g.offsets.entry(group.to_string()).or_insert(0);
-        *cur = (*cur).max(offset);
+    async fn commit(&mut self, delivery: &Delivery) -> Result<(), BusError> {
+        let mut g = self.bus.inner.lock();
+        let cur = g.offsets.entry(self.group.clone()).or_insert(0);
+        *cur = (*cur).max(delivery.offset);
         Ok(())
     }
 
-    fn published(&self) -> Arc<Notify> {
-        self.notify.clone()
+    async fn close(self) -> Result<(), BusError> {
+        Ok(())
     }
 }

@@ -2,19 +2,44 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use shop_bus::{EventBus, conformance, embedded::EmbeddedBus, memory::MemoryBus, relay};
+use shop_bus::{
+    EventBus, Subscription,
+    conformance::{self, Timing},
+    embedded::EmbeddedBus,
+    kafka::{KafkaBus, KafkaSettings},
+    memory::MemoryBus,
+    relay,
+};
 use shop_store::{EventStore, ExpectedVersion, NewEvent, memory::MemoryEventStore};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn memory_bus_conforms() {
-    conformance::run_all(MemoryBus::new()).await;
+    conformance::run_all(MemoryBus::new(), "t", Timing::LOCAL).await;
+    conformance::dedupes_republished(MemoryBus::new(), "t").await;
 }
 
 #[tokio::test]
 async fn embedded_bus_conforms() {
     let dir = tempfile::tempdir().unwrap();
-    conformance::run_all(EmbeddedBus::open(&dir.path().join("log.db")).unwrap()).await;
+    let bus = EmbeddedBus::open(&dir.path().join("log.db")).unwrap();
+    conformance::run_all(bus.clone(), "t", Timing::LOCAL).await;
+    conformance::dedupes_republished(bus, "t").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_bus_conforms() {
+    let Some(brokers) = shop_kernel::test_engine("THRIFTSHOP_TEST_KAFKA") else {
+        return;
+    };
+    let bus = KafkaBus::connect(KafkaSettings {
+        brokers,
+        partitions: 3,
+        namespace: format!("conformance-{}", shop_kernel::ids::new_id()),
+        ..KafkaSettings::default()
+    })
+    .unwrap();
+    conformance::run_all(bus, "t", Timing::BROKER).await;
 }
 
 #[tokio::test]
@@ -49,8 +74,10 @@ async fn relay_publishes_every_appended_event_in_order() {
     }
     let topics = vec!["shop.t.v1".to_string()];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut sub = bus.subscribe("g", &topics).await.unwrap();
+    let mut got = Vec::new();
     loop {
-        let got = bus.fetch("g", &topics, 1000).await.unwrap();
+        got.extend(sub.poll(1000, Duration::from_millis(10)).await.unwrap());
         if got.len() == 50 {
             let payloads: Vec<u8> = got.iter().map(|d| d.message.payload[0]).collect();
             assert_eq!(payloads, (0..50).collect::<Vec<u8>>());
@@ -61,7 +88,6 @@ async fn relay_publishes_every_appended_event_in_order() {
             "relay published {} of 50",
             got.len()
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     shutdown.cancel();
     task.await.unwrap();

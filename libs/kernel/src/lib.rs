@@ -47,3 +47,19 @@ impl Actor {
         }
     }
 }
+
+/// The address of a real engine for tests gated by `var` (e.g. `THRIFTSHOP_TEST_KAFKA=127.0.0.1:9092`).
+///
+/// Unset: prints a skip line and returns `None` — unless `THRIFTSHOP_REQUIRE_INFRA=1`, which turns the skip into
+/// a panic so that CI cannot pass without the real engines.
+pub fn test_engine(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(addr) if !addr.trim().is_empty() => Some(addr.trim().to_string()),
+        _ => {
+            let required = std::env::var("THRIFTSHOP_REQUIRE_INFRA").is_ok_and(|v| v == "1");
+            assert!(!required, "{var} is not set but THRIFTSHOP_REQUIRE_INFRA=1");
+            eprintln!("skipped: set {var} to run this test against a real engine");
+            None
+        }
+    }
+}

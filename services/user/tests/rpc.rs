@@ -1,7 +1,7 @@
 //! The user service over Thrift: every method, happy paths and typed errors.
 use std::{net::SocketAddr, time::Duration};
 
-use shop_bus::{AnyBus, EventBus, memory::MemoryBus};
+use shop_bus::{AnyBus, memory::MemoryBus};
 use shop_idl::user::{self as wire, UserServiceClient};
 use shop_kernel::{Actor, ErrorKind};
 use shop_rpc::{ClientSettings, ServiceAddrs, ServiceOptions, Storage, call, with_actor};
@@ -216,16 +216,13 @@ async fn register_and_authenticate() -> anyhow::Result<()> {
     assert_eq!(e.code, "INVALID_CREDENTIALS");
 
     // The registration event reaches the bus through the outbox relay.
-    let topics = vec!["shop.user.v1".to_string()];
+    let topic = "shop.user.v1";
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let got = svc.bus.fetch("test", &topics, 100).await?;
-        if let Some(d) = got
-            .iter()
-            .find(|d| d.message.event_type == "user.registered.v1")
-        {
-            assert_eq!(d.message.key, ann.id.to_string());
-            assert!(!d.message.payload.is_empty());
+        let got = svc.bus.messages(topic);
+        if let Some(m) = got.iter().find(|m| m.event_type == "user.registered.v1") {
+            assert_eq!(m.key, ann.id.to_string());
+            assert!(!m.payload.is_empty());
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "event not relayed");

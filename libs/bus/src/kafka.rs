@@ -1,0 +1,405 @@
+//! The Apache Kafka adapter (rdkafka).
+//!
+//! - Producer: idempotence on, `acks=all`, bounded delivery timeout; a message's key is its stream id (so one
+//!   stream stays in one partition, in order); event metadata and trace context travel in Kafka headers, the
+//!   payload is the Thrift-encoded event.
+//! - Consumers: one consumer-group member per [`KafkaSubscription`]; offsets are *stored* only after the handler
+//!   succeeded (`enable.auto.offset.store=false`) and committed in the background and on close (at-least-once).
+//! - Topics are created on first use with the configured partitions and replication factor.
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use bytes::Bytes;
+use rdkafka::{
+    ClientConfig, Message as _, Offset, TopicPartitionList,
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+    consumer::{CommitMode, Consumer, StreamConsumer},
+    error::{KafkaError, RDKafkaErrorCode},
+    message::{BorrowedMessage, Header, Headers, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord},
+};
+
+use crate::{BusError, Delivery, EventBus, Message, Subscription};
+
+const H_EVENT_ID: &str = "event_id";
+const H_EVENT_TYPE: &str = "event_type";
+const H_SEQ: &str = "seq";
+const H_OCCURRED_AT: &str = "occurred_at_ms";
+const H_TRACEPARENT: &str = "traceparent";
+
+/// Connection and provisioning settings for [`KafkaBus`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaSettings {
+    /// `bootstrap.servers`, e.g. `127.0.0.1:9092`.
+    pub brokers: String,
+    /// Partitions of topics this bus creates.
+    pub partitions: i32,
+    /// Replication factor of topics this bus creates (3 in production, 1 on a single broker).
+    pub replication_factor: i32,
+    /// Client id reported to the brokers.
+    pub client_id: String,
+    /// How long a publish may take before it fails (`delivery.timeout.ms`).
+    pub delivery_timeout: Duration,
+    /// Prefix for topic and group names (`<namespace>.shop.order.v1`), so several shops or test runs can share
+    /// a cluster. Empty: names are used as they are.
+    pub namespace: String,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            partitions: 6,
+            replication_factor: 1,
+            client_id: "thriftshop".into(),
+            delivery_timeout: Duration::from_secs(30),
+            namespace: String::new(),
+        }
+    }
+}
+
+/// An [`EventBus`] on Apache Kafka.
+#[derive(Clone)]
+pub struct KafkaBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: KafkaSettings,
+    producer: FutureProducer,
+    admin: AdminClient<DefaultClientContext>,
+    /// Topics known to exist.
+    ensured: parking_lot::Mutex<HashSet<String>>,
+}
+
+impl KafkaBus {
+    /// Connects a producer and an admin client (connections are made lazily by librdkafka).
+    pub fn connect(settings: KafkaSettings) -> Result<Self, BusError> {
+        let producer: FutureProducer = base_config(&settings)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set(
+                "delivery.timeout.ms",
+                settings.delivery_timeout.as_millis().to_string(),
+            )
+            .set("linger.ms", "2")
+            .create()?;
+        let admin: AdminClient<DefaultClientContext> = base_config(&settings).create()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                settings,
+                producer,
+                admin,
+                ensured: parking_lot::Mutex::new(HashSet::new()),
+            }),
+        })
+    }
+
+    /// The settings this bus was created with.
+    pub fn settings(&self) -> &KafkaSettings {
+        &self.inner.settings
+    }
+
+    /// The name on the cluster of the shop's topic or group `name`.
+    fn qualified(&self, name: &str) -> String {
+        match self.inner.settings.namespace.as_str() {
+            "" => name.to_string(),
+            ns => format!("{ns}.{name}"),
+        }
+    }
+
+    /// The shop's name of cluster topic `topic`.
+    fn unqualified<'a>(&self, topic: &'a str) -> &'a str {
+        match self.inner.settings.namespace.as_str() {
+            "" => topic,
+            ns => topic
+                .strip_prefix(ns)
+                .and_then(|t| t.strip_prefix('.'))
+                .unwrap_or(topic),
+        }
+    }
+
+    /// Creates the (cluster-named) topics that do not exist yet (idempotent; remembered per process).
+    async fn ensure_topics(&self, topics: &[String]) -> Result<(), BusError> {
+        let missing: Vec<String> = {
+            let known = self.inner.ensured.lock();
+            topics
+                .iter()
+                .filter(|t| !known.contains(*t))
+                .cloned()
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect()
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let s = &self.inner.settings;
+        let new_topics: Vec<NewTopic<'_>> = missing
+            .iter()
+            .map(|t| {
+                NewTopic::new(
+                    t,
+                    s.partitions,
+                    TopicReplication::Fixed(s.replication_factor),
+                )
+            })
+            .collect();
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let results = self.inner.admin.create_topics(&new_topics, &opts).await?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(BusError::Backend(format!(
+                        "creating topic {topic} failed: {code}"
+                    )));
+                }
+            }
+        }
+        self.inner.ensured.lock().extend(missing);
+        Ok(())
+    }
+}
+
+fn base_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &settings.brokers)
+        .set("client.id", &settings.client_id)
+        .set("topic.metadata.refresh.interval.ms", "10000")
+        .set("log_level", "4");
+    c
+}
+
+impl EventBus for KafkaBus {
+    type Subscription = KafkaSubscription;
+
+    async fn publish(&self, messages: Vec<Message>) -> Result<(), BusError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let topics: Vec<String> = messages.iter().map(|m| self.qualified(&m.topic)).collect();
+        self.ensure_topics(&topics).await?;
+        // Enqueue in order (the idempotent producer keeps per-partition order), then wait for every ack.
+        let mut acks = Vec::with_capacity(messages.len());
+        for (m, topic) in messages.iter().zip(&topics) {
+            let seq = m.seq.to_string();
+            let occurred = m.occurred_at_ms.to_string();
+            let mut headers = OwnedHeaders::new_with_capacity(5)
+                .insert(header(H_EVENT_ID, m.event_id.as_bytes()))
+                .insert(header(H_EVENT_TYPE, m.event_type.as_bytes()))
+                .insert(header(H_SEQ, seq.as_bytes()))
+                .insert(header(H_OCCURRED_AT, occurred.as_bytes()));
+            if let Some(tp) = &m.traceparent {
+                headers = headers.insert(header(H_TRACEPARENT, tp.as_bytes()));
+            }
+            let mut record = FutureRecord::to(topic)
+                .key(m.key.as_bytes())
+                .payload(m.payload.as_ref())
+                .headers(headers)
+                .timestamp(m.occurred_at_ms);
+            loop {
+                match self.inner.producer.send_result(record) {
+                    Ok(ack) => {
+                        acks.push(ack);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((e, _)) => return Err(e.into()),
+                }
+            }
+        }
+        for ack in acks {
+            match ack.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(e.into()),
+                Err(_) => return Err(BusError::Backend("producer dropped a delivery".into())),
+            }
+        }
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        group: &str,
+        topics: &[String],
+    ) -> Result<KafkaSubscription, BusError> {
+        let topics: Vec<String> = topics.iter().map(|t| self.qualified(t)).collect();
+        self.ensure_topics(&topics).await?;
+        let consumer: StreamConsumer = base_config(&self.inner.settings)
+            .set("group.id", self.qualified(group))
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("enable.partition.eof", "false")
+            .create()?;
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&names)?;
+        Ok(KafkaSubscription {
+            bus: self.clone(),
+            consumer: Some(consumer),
+            stored: HashMap::new(),
+        })
+    }
+}
+
+fn header<'a>(key: &'a str, value: &'a [u8]) -> Header<'a, &'a [u8]> {
+    Header {
+        key,
+        value: Some(value),
+    }
+}
+
+/// A consumer-group member on Kafka.
+pub struct KafkaSubscription {
+    bus: KafkaBus,
+    /// `None` only after close.
+    consumer: Option<StreamConsumer>,
+    /// Highest processed offset per (topic, partition).
+    stored: HashMap<(String, i32), i64>,
+}
+
+impl KafkaSubscription {
+    fn consumer(&self) -> Result<&StreamConsumer, BusError> {
+        self.consumer
+            .as_ref()
+            .ok_or_else(|| BusError::Backend("subscription is closed".into()))
+    }
+}
+
+/// Synchronously commits the processed offsets of partitions still assigned to this member.
+fn commit_stored(
+    consumer: &StreamConsumer,
+    stored: &HashMap<(String, i32), i64>,
+) -> Result<(), BusError> {
+    let assigned = consumer.assignment()?;
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), offset) in stored {
+        if assigned.find_partition(topic, *partition).is_some() {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1))?;
+        }
+    }
+    if tpl.count() > 0 {
+        consumer.commit(&tpl, CommitMode::Sync)?;
+    }
+    Ok(())
+}
+
+fn to_delivery(bus: &KafkaBus, m: &BorrowedMessage<'_>) -> Result<Delivery, BusError> {
+    let mut event_id = None;
+    let mut event_type = None;
+    let mut seq = None;
+    let mut occurred_at_ms = None;
+    let mut traceparent = None;
+    if let Some(headers) = m.headers() {
+        for h in headers.iter() {
+            let value = h
+                .value
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .map(str::to_string);
+            match h.key {
+                H_EVENT_ID => event_id = value,
+                H_EVENT_TYPE => event_type = value,
+                H_SEQ => seq = value.and_then(|v| v.parse().ok()),
+                H_OCCURRED_AT => occurred_at_ms = value.and_then(|v| v.parse().ok()),
+                H_TRACEPARENT => traceparent = value,
+                _ => {}
+            }
+        }
+    }
+    let malformed = |what: &str| {
+        BusError::Backend(format!(
+            "message {}/{}@{} has no valid {what} header",
+            m.topic(),
+            m.partition(),
+            m.offset()
+        ))
+    };
+    Ok(Delivery {
+        partition: m.partition(),
+        offset: m.offset(),
+        message: Message {
+            topic: bus.unqualified(m.topic()).to_string(),
+            key: m
+                .key()
+                .and_then(|k| std::str::from_utf8(k).ok())
+                .ok_or_else(|| malformed("key"))?
+                .to_string(),
+            event_id: event_id.ok_or_else(|| malformed(H_EVENT_ID))?,
+            event_type: event_type.ok_or_else(|| malformed(H_EVENT_TYPE))?,
+            seq: seq.ok_or_else(|| malformed(H_SEQ))?,
+            occurred_at_ms: occurred_at_ms.ok_or_else(|| malformed(H_OCCURRED_AT))?,
+            traceparent,
+            payload: Bytes::copy_from_slice(m.payload().unwrap_or_default()),
+        },
+    })
+}
+
+impl Subscription for KafkaSubscription {
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        let consumer = self.consumer()?;
+        let mut out = Vec::new();
+        let first = match tokio::time::timeout(wait, consumer.recv()).await {
+            Err(_) => return Ok(out),
+            Ok(m) => m?,
+        };
+        out.push(to_delivery(&self.bus, &first)?);
+        drop(first);
+        // Drain what is already buffered locally without waiting.
+        while out.len() < max {
+            match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
+                Ok(Ok(m)) => out.push(to_delivery(&self.bus, &m)?),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "kafka consumer error");
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn commit(&mut self, delivery: &Delivery) -> Result<(), BusError> {
+        let key = (
+            self.bus.qualified(&delivery.message.topic),
+            delivery.partition,
+        );
+        if self
+            .stored
+            .get(&key)
+            .is_some_and(|&done| done >= delivery.offset)
+        {
+            return Ok(());
+        }
+        self.consumer()?
+            .store_offset(&key.0, delivery.partition, delivery.offset)?;
+        self.stored.insert(key, delivery.offset);
+        Ok(())
+    }
+
+    async fn close(mut self) -> Result<(), BusError> {
+        let Some(consumer) = self.consumer.take() else {
+            return Ok(());
+        };
+        let stored = std::mem::take(&mut self.stored);
+        tokio::task::spawn_blocking(move || -> Result<(), BusError> {
+            // Partition lists hold references into the client: they must be gone before the consumer is
+            // destroyed, or librdkafka's destroy waits for them forever (librdkafka #3796).
+            let committed = commit_stored(&consumer, &stored);
+            consumer.unsubscribe();
+            drop(consumer);
+            committed
+        })
+        .await
+        .map_err(|e| BusError::Backend(format!("closing the consumer panicked: {e}")))?
+    }
+}

@@ -1,0 +1,97 @@
+//! End-to-end on a real Kafka (`THRIFTSHOP_TEST_KAFKA=host:port`): the assembled shop with `bus = "kafka"` sells
+//! two products in three requests, and the recommender's co-purchase projection — fed only through Kafka
+//! (outbox relay → topic → consumer group) — then relates them to each other.
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use thriftshop::config::BusKind;
+
+const RELATED: &str = "query($id: ID!) { productRecommendations(productId: $id) { id } }";
+
+async fn first_related(c: &mut Client, product_id: &str) -> Option<String> {
+    let d = c.data(RELATED, json!({ "id": product_id })).await;
+    d["productRecommendations"][0]["id"]
+        .as_str()
+        .map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purchase_reaches_projections_through_kafka() {
+    let Some(brokers) = shop_kernel::test_engine("THRIFTSHOP_TEST_KAFKA") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.bus = BusKind::Kafka;
+    cfg.kafka.brokers = brokers;
+    cfg.kafka.partitions = 3;
+    cfg.kafka.namespace = format!("e2e-{}", shop_kernel::ids::new_id());
+    let shop = Shop::start(cfg).await.expect("shop starts on Kafka");
+    let mut c = Client::new(&shop);
+
+    // Two products from the middle of the landing page (so no fallback ranking relates them by accident).
+    let landing = c.data(LANDING, json!({})).await;
+    let products = landing["products"]["edges"].as_array().unwrap();
+    let pick = |i: usize| {
+        let p = &products[i]["node"];
+        let v = p["variants"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| &v["node"])
+            .find(|v| v["quantityAvailable"].as_i64().unwrap_or(0) >= 1)
+            .expect("an in-stock variant");
+        (
+            p["id"].as_str().unwrap().to_string(),
+            v["id"].as_str().unwrap().to_string(),
+        )
+    };
+    let (p0, v0) = pick(7);
+    let (p1, v1) = pick(13);
+    assert_ne!(
+        first_related(&mut c, &p0).await.as_deref(),
+        Some(p1.as_str()),
+        "before any order the products are unrelated"
+    );
+
+    let cart = c
+        .data(
+            &cart_create(),
+            json!({ "input": { "lines": [ { "merchandiseId": v0, "quantity": 1 }, { "merchandiseId": v1, "quantity": 1 } ] } }),
+        )
+        .await;
+    let cart_id = cart["cartCreate"]["cart"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let paid = c
+        .data(
+            CHECKOUT,
+            json!({ "cartId": cart_id, "payment": { "token": "4242424242424242" }, "key": "kafka-1" }),
+        )
+        .await;
+    assert_eq!(paid["cartCheckout"]["order"]["status"], "PAID", "{paid}");
+    let placed = Instant::now();
+
+    // The co-purchase projection learns of the order only through Kafka.
+    let deadline = placed + Duration::from_secs(60);
+    loop {
+        let r0 = first_related(&mut c, &p0).await;
+        let r1 = first_related(&mut c, &p1).await;
+        if r0.as_deref() == Some(p1.as_str()) && r1.as_deref() == Some(p0.as_str()) {
+            eprintln!(
+                "order visible in the recommender projection {} ms after checkout",
+                placed.elapsed().as_millis()
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "projection never saw the order: related({p0}) = {r0:?}, related({p1}) = {r1:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shop.stop().await;
+}
