@@ -1,8 +1,8 @@
 //! The outbox relay: publishes events appended to a service's event store, in order, at least once.
 //!
 //! Appending an event and scheduling its publication are one write (the event store *is* the outbox). The relay
-//! reads events after its checkpoint, publishes them, then saves the checkpoint. A crash between the two
-//! republishes the tail; the embedded log ignores event ids it already has and consumers dedupe.
+//! reads what is unpublished, publishes it, then marks it published. A crash between the two republishes
+//! those events; the embedded log ignores event ids it already has and consumers dedupe.
 use std::time::Duration;
 
 use shop_store::EventStore;
@@ -10,7 +10,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{EventBus, Message};
 
-const CHECKPOINT: &str = "relay.published";
 const BATCH: usize = 256;
 
 /// Publishes one batch; returns how many events were published.
@@ -18,16 +17,14 @@ pub async fn relay_once<S: EventStore, B: EventBus>(
     store: &S,
     bus: &B,
 ) -> Result<usize, crate::BusError> {
-    let after = store.checkpoint(CHECKPOINT).await?;
-    let batch = store.read_all(after, BATCH).await?;
-    let Some(last) = batch.last().map(|e| e.position) else {
+    let batch = store.unpublished(BATCH).await?;
+    if batch.is_empty() {
         return Ok(0);
-    };
-    let n = batch.len();
-    bus.publish(batch.into_iter().map(Message::from).collect())
+    }
+    bus.publish(batch.iter().cloned().map(Message::from).collect())
         .await?;
-    store.save_checkpoint(CHECKPOINT, last).await?;
-    Ok(n)
+    store.mark_published(&batch).await?;
+    Ok(batch.len())
 }
 
 /// Runs the relay until `shutdown`; drains what is pending before returning.

@@ -237,6 +237,21 @@ pub enum Storage {
     Memory,
 }
 
+impl Storage {
+    /// Opens the event store of an event-sourced service (`name` is the database file stem).
+    pub fn open_event_store(
+        &self,
+        name: &str,
+    ) -> Result<shop_store::any::AnyEventStore, shop_store::StoreError> {
+        match self {
+            Storage::Sqlite(dir) => {
+                shop_store::any::AnyEventStore::sqlite(&dir.join(format!("{name}.db")))
+            }
+            Storage::Memory => Ok(shop_store::any::AnyEventStore::memory()),
+        }
+    }
+}
+
 /// Error type of service start-up and serving.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -1,7 +1,7 @@
 //! The conformance suite every [`EventStore`] adapter must pass. Adapters call [`run_all`] from their tests.
 use bytes::Bytes;
 
-use crate::{EventStore, ExpectedVersion, NewEvent, StoreError};
+use crate::{EventLog, EventStore, ExpectedVersion, NewEvent, StoreError};
 
 fn event(n: u32) -> NewEvent {
     NewEvent {
@@ -16,11 +16,66 @@ fn event(n: u32) -> NewEvent {
 
 /// Runs every check against a fresh, empty store. Panics (test failure) on the first violation.
 pub async fn run_all<S: EventStore + Clone>(store: S) {
+    outbox(&store).await;
     append_and_load_round_trip(&store).await;
     optimistic_concurrency(&store).await;
-    tags_and_global_order(&store).await;
-    checkpoints_and_sequences(&store).await;
+    tags(&store).await;
+    sequences(&store).await;
     concurrent_appends_one_winner(&store).await;
+}
+
+/// The checks for stores with a global order, on top of [`run_all`].
+pub async fn run_log<S: EventLog + Clone>(store: S) {
+    run_all(store.clone()).await;
+    global_order(&store).await;
+}
+
+/// Appended events are unpublished until marked, in stream order; marking is durable and partial marks work.
+async fn outbox<S: EventStore>(store: &S) {
+    assert!(store.unpublished(100).await.unwrap().is_empty());
+    let (a, b) = (vec![event(1), event(2)], vec![event(3)]);
+    store
+        .append("s-out-a", ExpectedVersion::NoStream, a.clone(), vec![])
+        .await
+        .unwrap();
+    store
+        .append("s-out-b", ExpectedVersion::NoStream, b.clone(), vec![])
+        .await
+        .unwrap();
+    let pending = store.unpublished(100).await.unwrap();
+    assert_eq!(pending.len(), 3);
+    let of = |stream: &str| -> Vec<NewEvent> {
+        pending
+            .iter()
+            .filter(|e| e.stream_id == stream)
+            .map(|e| e.event.clone())
+            .collect()
+    };
+    assert_eq!(of("s-out-a"), a, "stream order");
+    assert_eq!(of("s-out-b"), b);
+    store.mark_published(&pending).await.unwrap();
+    assert!(store.unpublished(100).await.unwrap().is_empty());
+
+    // A later append is pending again; publishing part of it leaves the rest.
+    store
+        .append(
+            "s-out-a",
+            ExpectedVersion::Exact(2),
+            vec![event(4), event(5)],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let pending = store.unpublished(100).await.unwrap();
+    assert_eq!(
+        pending.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![3, 4]
+    );
+    store.mark_published(&pending[..1]).await.unwrap();
+    let rest = store.unpublished(100).await.unwrap();
+    assert_eq!(rest.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4]);
+    store.mark_published(&rest).await.unwrap();
+    assert!(store.unpublished(100).await.unwrap().is_empty());
 }
 
 async fn append_and_load_round_trip<S: EventStore>(store: &S) {
@@ -75,13 +130,7 @@ async fn optimistic_concurrency<S: EventStore>(store: &S) {
     assert_eq!(store.load("s-occ").await.unwrap().len(), 3);
 }
 
-async fn tags_and_global_order<S: EventStore>(store: &S) {
-    let before = store
-        .read_all(0, 10_000)
-        .await
-        .unwrap()
-        .last()
-        .map_or(0, |e| e.position);
+async fn tags<S: EventStore>(store: &S) {
     store
         .append(
             "s-tag-a",
@@ -110,9 +159,20 @@ async fn tags_and_global_order<S: EventStore>(store: &S) {
         )
         .await
         .unwrap();
+    // A failed append leaves no tag behind.
+    store
+        .append(
+            "s-tag-b",
+            ExpectedVersion::NoStream,
+            vec![event(4)],
+            vec!["owner:y".into()],
+        )
+        .await
+        .unwrap_err();
     assert_eq!(
         store.streams_by_tag("owner:x").await.unwrap(),
-        vec!["s-tag-b".to_string(), "s-tag-a".to_string()]
+        vec!["s-tag-b".to_string(), "s-tag-a".to_string()],
+        "newest first tagging first"
     );
     assert!(
         store
@@ -121,18 +181,34 @@ async fn tags_and_global_order<S: EventStore>(store: &S) {
             .unwrap()
             .is_empty()
     );
-    let after = store.read_all(before, 100).await.unwrap();
-    assert_eq!(after.len(), 3);
-    assert!(after.windows(2).all(|w| w[0].position < w[1].position));
-    let limited = store.read_all(before, 2).await.unwrap();
-    assert_eq!(limited.len(), 2);
 }
 
-async fn checkpoints_and_sequences<S: EventStore>(store: &S) {
-    assert_eq!(store.checkpoint("relay").await.unwrap(), 0);
-    store.save_checkpoint("relay", 42).await.unwrap();
-    store.save_checkpoint("relay", 43).await.unwrap();
-    assert_eq!(store.checkpoint("relay").await.unwrap(), 43);
+async fn global_order<S: EventLog>(store: &S) {
+    let before = store
+        .read_all(0, 100_000)
+        .await
+        .unwrap()
+        .last()
+        .map_or(0, |e| e.position);
+    for (i, s) in ["s-log-a", "s-log-b", "s-log-c"].into_iter().enumerate() {
+        store
+            .append(s, ExpectedVersion::NoStream, vec![event(i as u32)], vec![])
+            .await
+            .unwrap();
+    }
+    let after = store.read_all(before, 100).await.unwrap();
+    assert_eq!(
+        after
+            .iter()
+            .map(|e| e.stream_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["s-log-a", "s-log-b", "s-log-c"]
+    );
+    assert!(after.windows(2).all(|w| w[0].position < w[1].position));
+    assert_eq!(store.read_all(before, 2).await.unwrap().len(), 2);
+}
+
+async fn sequences<S: EventStore>(store: &S) {
     assert_eq!(store.next_sequence("orders").await.unwrap(), 1);
     assert_eq!(store.next_sequence("orders").await.unwrap(), 2);
     assert_eq!(store.next_sequence("other").await.unwrap(), 1);

@@ -2,9 +2,10 @@
 //! runtime), and the event store port ([`EventStore`]) with SQLite and in-memory adapters that pass one
 //! conformance suite ([`conformance`]).
 //!
-//! The event store doubles as the outbox: every appended event gets a global `position`, and the relay
-//! (in `shop-bus`) publishes events in position order, remembering how far it got.
+//! The event store doubles as the outbox: what is appended is [`EventStore::unpublished`] until the relay (in
+//! `shop-bus`) has published it and called [`EventStore::mark_published`].
 
+pub mod any;
 pub mod conformance;
 pub mod memory;
 pub mod sqlite;
@@ -75,7 +76,8 @@ pub struct NewEvent {
 /// An event as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedEvent {
-    /// Global, strictly increasing position within this store.
+    /// Global, strictly increasing position within stores that keep a global order ([`EventLog`]); stores
+    /// without one (Cassandra) report the sequence number here.
     pub position: i64,
     pub stream_id: String,
     /// 1-based sequence within the stream.
@@ -107,28 +109,35 @@ pub trait EventStore: Send + Sync + 'static {
         tag: &str,
     ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 
-    /// Events with position > `after`, in position order, at most `limit`.
-    fn read_all(
+    /// Events appended but not yet marked published (the outbox), in sequence order within each stream,
+    /// at most `limit`. Read by the relay; an event stays here until [`EventStore::mark_published`].
+    fn unpublished(
         &self,
-        after: i64,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
 
-    /// Durably remembers a checkpoint (e.g. the relay's published position) under `name`.
-    fn save_checkpoint(
+    /// Records that `events` (taken from [`EventStore::unpublished`], in its order) reached the bus.
+    fn mark_published(
         &self,
-        name: &str,
-        position: i64,
+        events: &[RecordedEvent],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// The checkpoint saved under `name`, or 0.
-    fn checkpoint(&self, name: &str) -> impl Future<Output = Result<i64, StoreError>> + Send;
 
     /// Next value of a named, durable, gap-tolerant counter (starts at 1).
     fn next_sequence(&self, name: &str) -> impl Future<Output = Result<i64, StoreError>> + Send;
 
     /// A notifier that fires after every successful append (wakes the relay).
     fn appended(&self) -> std::sync::Arc<tokio::sync::Notify>;
+}
+
+/// A store that keeps one global order over all its events (SQLite, memory) and can replay it, e.g. to rebuild
+/// an index at start-up. Cluster stores (Cassandra) have no global order and do not implement this.
+pub trait EventLog: EventStore {
+    /// Events with position > `after`, in position order, at most `limit`.
+    fn read_all(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
 }
 
 /// Checks `expected` against the stream's current version.

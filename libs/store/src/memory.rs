@@ -4,14 +4,17 @@ use std::{collections::HashMap, sync::Arc};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::{EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError, check_version};
+use crate::{
+    EventLog, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError, check_version,
+};
 
 #[derive(Default)]
 struct Inner {
     log: Vec<RecordedEvent>,
     streams: HashMap<String, Vec<usize>>,
     tags: HashMap<String, Vec<String>>,
-    checkpoints: HashMap<String, i64>,
+    /// Position of the last published event.
+    published: i64,
     sequences: HashMap<String, i64>,
 }
 
@@ -86,28 +89,22 @@ impl EventStore for MemoryEventStore {
             .unwrap_or_default())
     }
 
-    async fn read_all(&self, after: i64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn unpublished(&self, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let g = self.inner.lock();
-        let start = after.max(0) as usize;
-        Ok(g.log.iter().skip(start).take(limit).cloned().collect())
+        Ok(g.log
+            .iter()
+            .skip(g.published.max(0) as usize)
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
-    async fn save_checkpoint(&self, name: &str, position: i64) -> Result<(), StoreError> {
-        self.inner
-            .lock()
-            .checkpoints
-            .insert(name.to_string(), position);
+    async fn mark_published(&self, events: &[RecordedEvent]) -> Result<(), StoreError> {
+        let mut g = self.inner.lock();
+        if let Some(last) = events.iter().map(|e| e.position).max() {
+            g.published = g.published.max(last);
+        }
         Ok(())
-    }
-
-    async fn checkpoint(&self, name: &str) -> Result<i64, StoreError> {
-        Ok(self
-            .inner
-            .lock()
-            .checkpoints
-            .get(name)
-            .copied()
-            .unwrap_or(0))
     }
 
     async fn next_sequence(&self, name: &str) -> Result<i64, StoreError> {
@@ -119,5 +116,13 @@ impl EventStore for MemoryEventStore {
 
     fn appended(&self) -> Arc<Notify> {
         self.notify.clone()
+    }
+}
+
+impl EventLog for MemoryEventStore {
+    async fn read_all(&self, after: i64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let g = self.inner.lock();
+        let start = after.max(0) as usize;
+        Ok(g.log.iter().skip(start).take(limit).cloned().collect())
     }
 }

@@ -6,7 +6,12 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::Notify;
 
-use crate::{EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError, check_version};
+use crate::{
+    EventLog, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError, check_version,
+};
+
+/// The relay's checkpoint: position of the last published event.
+const PUBLISHED: &str = "relay.published";
 
 /// A named schema change, applied once, in order.
 #[derive(Debug, Clone, Copy)]
@@ -220,6 +225,51 @@ impl SqliteEventStore {
     pub fn notify_appended(&self) {
         self.notify.notify_waiters();
     }
+
+    /// Durably remembers `position` under `name` (only ever moves forward).
+    async fn save_checkpoint(&self, name: &str, position: i64) -> Result<(), StoreError> {
+        let name = name.to_string();
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO checkpoints (name, position) VALUES (?1, ?2)
+                     ON CONFLICT(name) DO UPDATE SET position = MAX(position, excluded.position)",
+                    params![name, position],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// The position saved under `name`, or 0.
+    async fn checkpoint(&self, name: &str) -> Result<i64, StoreError> {
+        let name = name.to_string();
+        self.db
+            .call(move |c| {
+                Ok(c.query_row(
+                    "SELECT position FROM checkpoints WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0))
+            })
+            .await
+    }
+}
+
+impl EventLog for SqliteEventStore {
+    async fn read_all(&self, after: i64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.db
+            .call(move |c| {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"
+                ))?;
+                let rows = stmt.query_map(params![after, limit as i64], row_to_event)?.collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+    }
 }
 
 impl EventStore for SqliteEventStore {
@@ -267,45 +317,16 @@ impl EventStore for SqliteEventStore {
             .await
     }
 
-    async fn read_all(&self, after: i64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.db
-            .call(move |c| {
-                let mut stmt = c.prepare_cached(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"
-                ))?;
-                let rows = stmt.query_map(params![after, limit as i64], row_to_event)?.collect::<Result<Vec<_>, _>>()?;
-                Ok(rows)
-            })
-            .await
+    async fn unpublished(&self, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let after = self.checkpoint(PUBLISHED).await?;
+        self.read_all(after, limit).await
     }
 
-    async fn save_checkpoint(&self, name: &str, position: i64) -> Result<(), StoreError> {
-        let name = name.to_string();
-        self.db
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO checkpoints (name, position) VALUES (?1, ?2)
-                     ON CONFLICT(name) DO UPDATE SET position = excluded.position",
-                    params![name, position],
-                )?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn checkpoint(&self, name: &str) -> Result<i64, StoreError> {
-        let name = name.to_string();
-        self.db
-            .call(move |c| {
-                Ok(c.query_row(
-                    "SELECT position FROM checkpoints WHERE name = ?1",
-                    [name],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .unwrap_or(0))
-            })
-            .await
+    async fn mark_published(&self, events: &[RecordedEvent]) -> Result<(), StoreError> {
+        match events.iter().map(|e| e.position).max() {
+            Some(last) => self.save_checkpoint(PUBLISHED, last).await,
+            None => Ok(()),
+        }
     }
 
     async fn next_sequence(&self, name: &str) -> Result<i64, StoreError> {

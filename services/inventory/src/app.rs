@@ -15,7 +15,7 @@ use std::{
 
 use parking_lot::{Mutex, RwLock};
 use shop_kernel::{Actor, Error, Result};
-use shop_store::{EventStore, ExpectedVersion, StoreError};
+use shop_store::{EventLog, ExpectedVersion, StoreError};
 
 use crate::{
     domain::{
@@ -95,7 +95,7 @@ fn level(variant_id: &str, item: &Item) -> StockLevel {
     }
 }
 
-impl<S: EventStore> App<S> {
+impl<S: EventLog> App<S> {
     /// Builds the service and warms its caches with one scan of the store.
     pub async fn start(store: S) -> Result<Self> {
         let app = Self {

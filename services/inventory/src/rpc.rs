@@ -4,7 +4,7 @@ use std::sync::Arc;
 use shop_idl::inventory as t;
 use shop_kernel::Error;
 use shop_rpc::{ServerResult, current_actor, reply};
-use shop_store::EventStore;
+use shop_store::EventLog;
 
 use crate::{
     app::{App, Reservation, StockLevel},
@@ -63,7 +63,7 @@ fn kind_from_wire(k: t::AdjustmentKind) -> Result<AdjustKind, Error> {
     }
 }
 
-impl<S: EventStore> t::InventoryService for InventoryRpc<S> {
+impl<S: EventLog> t::InventoryService for InventoryRpc<S> {
     async fn get_stock(
         &self,
         req: t::GetStockRequest,

@@ -11,7 +11,8 @@ use shop_inventory::{
 };
 use shop_kernel::{Actor, ErrorKind};
 use shop_store::{
-    EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError, memory::MemoryEventStore,
+    EventLog, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError,
+    memory::MemoryEventStore,
 };
 
 fn system() -> Actor {
@@ -295,20 +296,23 @@ impl EventStore for FailingStore {
     async fn streams_by_tag(&self, t: &str) -> Result<Vec<String>, StoreError> {
         self.inner.streams_by_tag(t).await
     }
-    async fn read_all(&self, a: i64, l: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_all(a, l).await
+    async fn unpublished(&self, l: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.unpublished(l).await
     }
-    async fn save_checkpoint(&self, n: &str, p: i64) -> Result<(), StoreError> {
-        self.inner.save_checkpoint(n, p).await
-    }
-    async fn checkpoint(&self, n: &str) -> Result<i64, StoreError> {
-        self.inner.checkpoint(n).await
+    async fn mark_published(&self, e: &[RecordedEvent]) -> Result<(), StoreError> {
+        self.inner.mark_published(e).await
     }
     async fn next_sequence(&self, n: &str) -> Result<i64, StoreError> {
         self.inner.next_sequence(n).await
     }
     fn appended(&self) -> Arc<tokio::sync::Notify> {
         self.inner.appended()
+    }
+}
+
+impl EventLog for FailingStore {
+    async fn read_all(&self, a: i64, l: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_all(a, l).await
     }
 }
 

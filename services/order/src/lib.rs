@@ -10,12 +10,8 @@ pub mod store;
 
 use std::sync::Arc;
 
-use shop_rpc::{BoxError, ServiceOptions, ShutdownIncoming, Storage};
-use shop_store::{
-    EventStore,
-    memory::MemoryEventStore,
-    sqlite::{Db, EVENT_STORE_MIGRATIONS, SqliteEventStore},
-};
+use shop_rpc::{BoxError, ServiceOptions, ShutdownIncoming};
+use shop_store::EventStore;
 use tokio_util::sync::CancellationToken;
 
 async fn serve<S: EventStore + Clone>(
@@ -60,12 +56,6 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), BoxError> {
-    match &opts.storage {
-        Storage::Sqlite(dir) => {
-            let store =
-                SqliteEventStore::new(Db::open(&dir.join("order.db"), &[EVENT_STORE_MIGRATIONS])?);
-            serve(store, opts, listener, shutdown).await
-        }
-        Storage::Memory => serve(MemoryEventStore::new(), opts, listener, shutdown).await,
-    }
+    let store = opts.storage.open_event_store("order")?;
+    serve(store, opts, listener, shutdown).await
 }

@@ -187,7 +187,7 @@ async fn conformance<S: SessionStore>(store: S) -> anyhow::Result<()> {
     assert_eq!(store.active_for_customer("c2", 5_000).await?.len(), 1);
 
     // Outbox: every event on the session's own stream, in global order, decodable.
-    let all = store.events().read_all(0, 100).await?;
+    let all = store.events().unpublished(100).await?;
     assert!(all.windows(2).all(|w| w[0].position < w[1].position));
     assert!(all.iter().all(|r| r.event.topic == "shop.session.v1"));
     let created = all
