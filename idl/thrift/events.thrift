@@ -61,7 +61,7 @@ union CartEvent {
 
 // ---- inventory (topic shop.inventory.v1; one stream per variant) ----
 struct StockAdjusted { 1: required string variant_id, 2: required i64 delta, 3: required string kind, 4: required string reason }
-struct StockReserved { 1: required string variant_id, 2: required string reservation_id, 3: required i64 quantity }
+struct StockReserved { 1: required string variant_id, 2: required string reservation_id, 3: required i64 quantity, 4: optional i64 expires_at_ms }
 struct ReservationReleased { 1: required string variant_id, 2: required string reservation_id, 3: required i64 quantity, 4: required string reason }
 struct ReservationCommitted { 1: required string variant_id, 2: required string reservation_id, 3: required i64 quantity }
 

@@ -24,6 +24,8 @@ struct Reservation {
     1: required string reservation_id,
     2: required list<StockLine> lines,
     3: required ReservationState state,
+    /// When an ACTIVE reservation is released by itself (ms since the epoch).
+    4: optional i64 expires_at_ms,
 }
 
 struct GetStockRequest { 1: required list<string> variant_ids }
@@ -34,6 +36,8 @@ struct GetStockResponse { 1: required list<StockLevel> levels }
 struct ReserveRequest {
     1: required string reservation_id,
     2: required list<StockLine> lines,
+    /// How long the stock is held unless committed or released (default 10 minutes; 100 ms .. 24 h).
+    3: optional i64 ttl_ms,
 }
 struct ReserveResponse { 1: required Reservation reservation }
 

@@ -8,9 +8,14 @@
 //! - Reservations are not a stream of their own: a reservation's lines are derived from the `reserved` events
 //!   on the variant streams. An index `reservation_id → lines` is kept in memory and rebuilt by the start-up scan;
 //!   the reservation's state is read from the items. Re-sending a reservation id returns the existing reservation.
+//! - Reservations hold stock for a TTL (default 10 minutes). A sweeper ([`App::expire_due`], run every second by
+//!   the service) releases the ones that lapsed without being committed or released; expiry is an event
+//!   (`released` with reason `expired`), idempotent, and the deadlines are rebuilt by the start-up scan, so a
+//!   crashed checkout's stock comes back by itself.
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeSet, HashMap, HashSet},
     sync::Arc,
+    time::Duration,
 };
 
 use parking_lot::{Mutex, RwLock};
@@ -23,6 +28,11 @@ use crate::{
     },
     events,
 };
+
+/// How long a reservation holds stock when the caller does not say.
+pub const DEFAULT_RESERVATION_TTL_MS: i64 = 10 * 60 * 1000;
+/// Shortest and longest hold a caller may ask for.
+pub const RESERVATION_TTL_RANGE_MS: std::ops::RangeInclusive<i64> = 100..=24 * 60 * 60 * 1000;
 
 /// How many times a write is retried after a version conflict.
 pub const MAX_ATTEMPTS: usize = 5;
@@ -44,6 +54,8 @@ pub struct Reservation {
     pub reservation_id: String,
     pub lines: Vec<(String, i64)>,
     pub state: ReservationState,
+    /// When the hold lapses unless committed or released.
+    pub expires_at_ms: Option<i64>,
 }
 
 /// The stream of a variant.
@@ -62,6 +74,8 @@ pub struct App<S> {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Reservation ids whose `reserve` is running.
     in_flight: Mutex<HashSet<String>>,
+    /// (expires_at_ms, reservation id) of reservations that may still be active.
+    deadlines: Mutex<BTreeSet<(i64, String)>>,
 }
 
 struct InFlight<'a> {
@@ -104,6 +118,7 @@ impl<S: EventLog> App<S> {
             reservations: RwLock::default(),
             locks: Mutex::default(),
             in_flight: Mutex::default(),
+            deadlines: Mutex::default(),
         };
         app.warm().await?;
         Ok(app)
@@ -111,10 +126,11 @@ impl<S: EventLog> App<S> {
 
     async fn warm(&self) -> Result<()> {
         let mut after = 0;
+        let mut deadlines = BTreeSet::new();
         loop {
             let batch = self.store.read_all(after, SCAN_BATCH).await?;
             let Some(last) = batch.last() else {
-                return Ok(());
+                break;
             };
             after = last.position;
             let mut items = self.items.write();
@@ -127,6 +143,7 @@ impl<S: EventLog> App<S> {
                 if let InventoryEvent::Reserved {
                     reservation_id,
                     quantity,
+                    expires_at_ms,
                     ..
                 } = &event
                 {
@@ -134,12 +151,30 @@ impl<S: EventLog> App<S> {
                     if !lines.iter().any(|(v, _)| v == variant) {
                         lines.push((variant.to_string(), *quantity));
                     }
+                    if let Some(at) = expires_at_ms {
+                        deadlines.insert((*at, reservation_id.clone()));
+                    }
                 }
                 let entry = items.entry(variant.to_string()).or_default();
                 apply(&mut entry.0, &event);
                 entry.1 = rec.seq;
             }
         }
+        // Only reservations still holding stock need a deadline.
+        let items = self.items.read();
+        let index = self.reservations.read();
+        deadlines.retain(|(_, id)| {
+            index.get(id).is_some_and(|lines| {
+                lines.iter().any(|(v, _)| {
+                    items
+                        .get(v)
+                        .and_then(|(item, _)| item.reservations.get(id))
+                        .is_some_and(|l| l.state == ReservationState::Active)
+                })
+            })
+        });
+        self.deadlines.lock().extend(deadlines);
+        Ok(())
     }
 
     /// Loads a variant's stream into the cache (also when it does not exist yet, for writers).
@@ -233,18 +268,19 @@ impl<S: EventLog> App<S> {
     }
 
     fn view(&self, reservation_id: &str, lines: Vec<(String, i64)>) -> Reservation {
-        let state = {
+        let line = {
             let items = self.items.read();
             lines
                 .first()
                 .and_then(|(v, _)| items.get(v))
                 .and_then(|(item, _)| item.reservations.get(reservation_id))
-                .map_or(ReservationState::Active, |l| l.state)
+                .copied()
         };
         Reservation {
             reservation_id: reservation_id.to_string(),
             lines,
-            state,
+            state: line.map_or(ReservationState::Active, |l| l.state),
+            expires_at_ms: line.and_then(|l| l.expires_at_ms),
         }
     }
 
@@ -303,12 +339,14 @@ impl<S: EventLog> App<S> {
         Ok(level(variant_id, &item))
     }
 
-    /// Reserves every line or none (system callers only). Idempotent per reservation id.
+    /// Reserves every line or none for `ttl_ms` (default [`DEFAULT_RESERVATION_TTL_MS`]); system callers only.
+    /// Idempotent per reservation id.
     pub async fn reserve(
         &self,
         actor: &Actor,
         reservation_id: &str,
         lines: Vec<(String, i64)>,
+        ttl_ms: Option<i64>,
     ) -> Result<Reservation> {
         require_system(actor)?;
         validate::reservation_id(reservation_id)?;
@@ -316,6 +354,18 @@ impl<S: EventLog> App<S> {
             return Ok(self.view(reservation_id, existing));
         }
         validate::reservation_lines(&lines)?;
+        let ttl_ms = ttl_ms.unwrap_or(DEFAULT_RESERVATION_TTL_MS);
+        if !RESERVATION_TTL_RANGE_MS.contains(&ttl_ms) {
+            return Err(Error::invalid(
+                "INVALID_TTL",
+                format!(
+                    "ttl_ms must be between {} and {}",
+                    RESERVATION_TTL_RANGE_MS.start(),
+                    RESERVATION_TTL_RANGE_MS.end()
+                ),
+            )
+            .with_field(["ttlMs"]));
+        }
         if !self.in_flight.lock().insert(reservation_id.to_string()) {
             return Err(Error::conflict(
                 "RESERVATION_IN_PROGRESS",
@@ -346,10 +396,12 @@ impl<S: EventLog> App<S> {
             }
         }
         let now = shop_kernel::now_ms();
+        let expires_at_ms = now.saturating_add(ttl_ms);
         for (i, (variant, qty)) in lines.iter().enumerate() {
             let cmd = Command::Reserve {
                 reservation_id: reservation_id.to_string(),
                 quantity: *qty,
+                expires_at_ms: Some(expires_at_ms),
             };
             if let Err(e) = self.execute(variant, &cmd, now).await {
                 self.compensate(reservation_id, &lines[..i], now).await;
@@ -363,6 +415,9 @@ impl<S: EventLog> App<S> {
         self.reservations
             .write()
             .insert(reservation_id.to_string(), lines.clone());
+        self.deadlines
+            .lock()
+            .insert((expires_at_ms, reservation_id.to_string()));
         Ok(self.view(reservation_id, lines))
     }
 
@@ -432,5 +487,61 @@ impl<S: EventLog> App<S> {
             },
         )
         .await
+    }
+
+    /// Releases every reservation whose hold lapsed by `now_ms` without being committed or released; returns
+    /// how many were released. Idempotent; a reservation that fails to expire is retried on the next call.
+    pub async fn expire_due(&self, now_ms: i64) -> usize {
+        let due: Vec<(i64, String)> = {
+            let mut deadlines = self.deadlines.lock();
+            let later = deadlines.split_off(&(now_ms.saturating_add(1), String::new()));
+            std::mem::replace(&mut *deadlines, later)
+                .into_iter()
+                .collect()
+        };
+        let mut released = 0;
+        for (at, id) in due {
+            let Some(lines) = self.lines_of(&id) else {
+                continue;
+            };
+            let was_active = self.view(&id, lines.clone()).state == ReservationState::Active;
+            let ids: Vec<&str> = lines.iter().map(|(v, _)| v.as_str()).collect();
+            let _guards = self.lock(&ids).await;
+            let cmd = Command::Expire {
+                reservation_id: id.clone(),
+            };
+            let mut failed = false;
+            for (variant, _) in &lines {
+                if let Err(e) = self.execute(variant, &cmd, now_ms).await {
+                    tracing::warn!(reservation_id = %id, %variant, error = %e, "expiring a reservation failed; will retry");
+                    failed = true;
+                }
+            }
+            if failed {
+                self.deadlines.lock().insert((at, id));
+            } else if was_active {
+                tracing::info!(reservation_id = %id, "reservation expired; stock released");
+                released += 1;
+            }
+        }
+        released
+    }
+
+    /// Runs [`App::expire_due`] every `every` until `shutdown`.
+    pub async fn run_sweeper(
+        self: Arc<Self>,
+        every: Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    self.expire_due(shop_kernel::now_ms()).await;
+                }
+                _ = shutdown.cancelled() => return,
+            }
+        }
     }
 }

@@ -35,10 +35,12 @@ fn to_wire(e: &InventoryEvent) -> wire::InventoryEvent {
             variant_id,
             reservation_id,
             quantity,
+            expires_at_ms,
         } => wire::InventoryEvent::Reserved(wire::StockReserved {
             variant_id: variant_id.into(),
             reservation_id: reservation_id.into(),
             quantity,
+            expires_at_ms,
         }),
         InventoryEvent::Released {
             variant_id,
@@ -76,6 +78,7 @@ fn from_wire(e: wire::InventoryEvent) -> Result<InventoryEvent, Error> {
             variant_id: r.variant_id.to_string(),
             reservation_id: r.reservation_id.to_string(),
             quantity: r.quantity,
+            expires_at_ms: r.expires_at_ms,
         },
         wire::InventoryEvent::Released(r) => InventoryEvent::Released {
             variant_id: r.variant_id.to_string(),
@@ -132,6 +135,7 @@ mod tests {
                 variant_id: "v".into(),
                 reservation_id: "r".into(),
                 quantity: 2,
+                expires_at_ms: Some(1_700_000_600_000),
             },
             InventoryEvent::Released {
                 variant_id: "v".into(),

@@ -27,10 +27,15 @@ pub async fn run(
         opts.bus.clone(),
         shutdown.clone(),
     ));
+    let sweeper = tokio::spawn(
+        app.clone()
+            .run_sweeper(std::time::Duration::from_secs(1), shutdown.clone()),
+    );
     let served = shop_idl::inventory::InventoryServiceServer::new(rpc::InventoryRpc::new(app))
         .run(shop_rpc::ShutdownIncoming::new(listener, shutdown.clone()))
         .await;
     shutdown.cancel();
     let _ = relay.await;
+    let _ = sweeper.await;
     served
 }

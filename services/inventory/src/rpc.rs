@@ -48,6 +48,7 @@ fn reservation_to_wire(r: Reservation) -> t::Reservation {
             ReservationState::Committed => t::ReservationState::COMMITTED,
             ReservationState::Released => t::ReservationState::RELEASED,
         },
+        expires_at_ms: r.expires_at_ms,
     }
 }
 
@@ -91,7 +92,7 @@ impl<S: EventLog> t::InventoryService for InventoryRpc<S> {
             .collect();
         reply(
             self.app
-                .reserve(&actor, &req.reservation_id, lines)
+                .reserve(&actor, &req.reservation_id, lines, req.ttl_ms)
                 .await
                 .map(|r| t::ReserveResponse {
                     reservation: reservation_to_wire(r),

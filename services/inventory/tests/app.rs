@@ -41,7 +41,7 @@ fn lines(ls: &[(&str, i64)]) -> Vec<(String, i64)> {
 async fn reserve_commit_release_flow() {
     let (app, _) = app_with_stock(&[("a", 10), ("b", 5)]).await;
     let r = app
-        .reserve(&system(), "r1", lines(&[("a", 3), ("b", 5)]))
+        .reserve(&system(), "r1", lines(&[("a", 3), ("b", 5)]), None)
         .await
         .unwrap();
     assert_eq!(r.state, ReservationState::Active);
@@ -68,7 +68,7 @@ async fn reserve_commit_release_flow() {
     let levels = app.get_stock(&["a".into()]).await.unwrap();
     assert_eq!((levels[0].on_hand, levels[0].reserved), (7, 0));
 
-    app.reserve(&system(), "r2", lines(&[("a", 2)]))
+    app.reserve(&system(), "r2", lines(&[("a", 2)]), None)
         .await
         .unwrap();
     let rel = app.release(&system(), "r2", "cancel").await.unwrap();
@@ -90,7 +90,7 @@ async fn insufficient_stock_writes_nothing() {
     let (app, store) = app_with_stock(&[("a", 10), ("b", 1)]).await;
     let before = store.read_all(0, 1000).await.unwrap().len();
     let e = app
-        .reserve(&system(), "r1", lines(&[("a", 3), ("b", 2)]))
+        .reserve(&system(), "r1", lines(&[("a", 3), ("b", 2)]), None)
         .await
         .unwrap_err();
     assert_eq!(
@@ -107,11 +107,11 @@ async fn insufficient_stock_writes_nothing() {
 async fn reserve_is_idempotent_and_survives_restart() {
     let (app, store) = app_with_stock(&[("a", 10)]).await;
     let r1 = app
-        .reserve(&system(), "r1", lines(&[("a", 4)]))
+        .reserve(&system(), "r1", lines(&[("a", 4)]), None)
         .await
         .unwrap();
     let again = app
-        .reserve(&system(), "r1", lines(&[("a", 4)]))
+        .reserve(&system(), "r1", lines(&[("a", 4)]), None)
         .await
         .unwrap();
     assert_eq!(r1, again);
@@ -120,7 +120,7 @@ async fn reserve_is_idempotent_and_survives_restart() {
     // A new instance rebuilds items and the reservation index from the store.
     let app2 = App::start(store).await.unwrap();
     assert_eq!(
-        app2.reserve(&system(), "r1", lines(&[("a", 4)]))
+        app2.reserve(&system(), "r1", lines(&[("a", 4)]), None)
             .await
             .unwrap(),
         r1
@@ -140,7 +140,7 @@ async fn only_system_callers_write() {
         app.adjust_stock(&customer, "a", AdjustKind::Receive, 1, "x")
             .await
             .unwrap_err(),
-        app.reserve(&customer, "r", lines(&[("a", 1)]))
+        app.reserve(&customer, "r", lines(&[("a", 1)]), None)
             .await
             .unwrap_err(),
         app.release(&Actor::guest(), "r", "x").await.unwrap_err(),
@@ -158,7 +158,7 @@ async fn only_system_callers_write() {
 #[tokio::test]
 async fn adjustments_are_validated() {
     let (app, _) = app_with_stock(&[("a", 10)]).await;
-    app.reserve(&system(), "r", lines(&[("a", 6)]))
+    app.reserve(&system(), "r", lines(&[("a", 6)]), None)
         .await
         .unwrap();
     let e = app
@@ -222,8 +222,13 @@ async fn concurrent_reservations_do_not_oversell() {
     for i in 0..30 {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
-            app.reserve(&system(), &format!("r{i}"), lines(&[("b", 1), ("hot", 1)]))
-                .await
+            app.reserve(
+                &system(),
+                &format!("r{i}"),
+                lines(&[("b", 1), ("hot", 1)]),
+                None,
+            )
+            .await
         }));
     }
     let mut ok = 0;
@@ -333,7 +338,7 @@ async fn failed_append_is_compensated() {
         .unwrap();
     fail.store(true, Ordering::SeqCst);
     let e = app
-        .reserve(&system(), "r1", lines(&[("a", 2), ("b", 2)]))
+        .reserve(&system(), "r1", lines(&[("a", 2), ("b", 2)]), None)
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unavailable);
@@ -346,5 +351,62 @@ async fn failed_append_is_compensated() {
     assert_eq!(
         app.commit(&system(), "r1").await.unwrap_err().code,
         "RESERVATION_NOT_FOUND"
+    );
+}
+
+#[tokio::test]
+async fn reservations_expire_by_themselves_even_across_restarts() {
+    let (app, store) = app_with_stock(&[("a", 10), ("b", 10)]).await;
+    let held = app
+        .reserve(
+            &system(),
+            "lapses",
+            lines(&[("a", 3), ("b", 2)]),
+            Some(60_000),
+        )
+        .await
+        .unwrap();
+    let at = held.expires_at_ms.expect("a hold has an expiry");
+    app.reserve(&system(), "kept", lines(&[("a", 1)]), Some(60_000))
+        .await
+        .unwrap();
+    app.commit(&system(), "kept").await.unwrap();
+    app.reserve(&system(), "long", lines(&[("b", 4)]), Some(3_600_000))
+        .await
+        .unwrap();
+
+    // Before the deadline nothing lapses.
+    assert_eq!(app.expire_due(at - 1).await, 0);
+    assert_eq!(app.get_stock(&["a".into()]).await.unwrap()[0].reserved, 3);
+
+    // A restarted instance finds the deadlines in the store and releases what lapsed, once.
+    let app2 = App::start(store).await.unwrap();
+    assert_eq!(app2.expire_due(at).await, 1);
+    assert_eq!(app2.expire_due(at + 1_000).await, 0, "idempotent");
+    let levels = app2.get_stock(&["a".into(), "b".into()]).await.unwrap();
+    assert_eq!((levels[0].on_hand, levels[0].reserved), (9, 0));
+    assert_eq!((levels[1].on_hand, levels[1].reserved), (10, 4));
+    let e = app2.commit(&system(), "lapses").await.unwrap_err();
+    assert_eq!(e.code, "RESERVATION_RELEASED");
+}
+
+#[tokio::test]
+async fn reservation_ttl_is_validated() {
+    let (app, store) = app_with_stock(&[("a", 10)]).await;
+    let before = store.read_all(0, 1000).await.unwrap().len();
+    for ttl in [0, -5, 99, 24 * 60 * 60 * 1000 + 1] {
+        let e = app
+            .reserve(&system(), "r", lines(&[("a", 1)]), Some(ttl))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.kind, &*e.code),
+            (ErrorKind::InvalidArgument, "INVALID_TTL")
+        );
+    }
+    assert_eq!(
+        store.read_all(0, 1000).await.unwrap().len(),
+        before,
+        "nothing written"
     );
 }

@@ -106,6 +106,7 @@ async fn every_method_over_thrift() {
     let reserve = t::ReserveRequest {
         reservation_id: "res-1".into(),
         lines: vec![line("a", 4), line("b", 3)],
+        ttl_ms: None,
     };
     let r = call(
         "inventory",
@@ -123,6 +124,7 @@ async fn every_method_over_thrift() {
     let short = t::ReserveRequest {
         reservation_id: "res-2".into(),
         lines: vec![line("a", 1), line("b", 1)],
+        ttl_ms: None,
     };
     let e = call("inventory", with_actor(&sys, client.reserve(short)).await).unwrap_err();
     assert_eq!(
@@ -174,9 +176,40 @@ async fn every_method_over_thrift() {
     .unwrap_err();
     assert_eq!(e.code, "RESERVATION_COMMITTED");
 
+    // A short hold lapses by itself: the service's sweeper releases it.
+    let brief = t::ReserveRequest {
+        reservation_id: "res-brief".into(),
+        lines: vec![line("a", 1)],
+        ttl_ms: Some(100),
+    };
+    let held = call("inventory", with_actor(&sys, client.reserve(brief)).await)
+        .unwrap()
+        .reservation;
+    assert!(held.expires_at_ms.is_some());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let again = t::ReserveRequest {
+            reservation_id: "res-brief".into(),
+            lines: vec![line("a", 1)],
+            ttl_ms: Some(100),
+        };
+        let r = call("inventory", with_actor(&sys, client.reserve(again)).await)
+            .unwrap()
+            .reservation;
+        if r.state == t::ReservationState::RELEASED {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the hold never lapsed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
     let r3 = t::ReserveRequest {
         reservation_id: "res-3".into(),
         lines: vec![line("a", 2)],
+        ttl_ms: None,
     };
     call("inventory", with_actor(&sys, client.reserve(r3)).await).unwrap();
     let rel = call(

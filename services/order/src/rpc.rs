@@ -242,6 +242,9 @@ impl Peers for ThriftPeers {
                     quantity: *q,
                 })
                 .collect(),
+            // The inventory's default hold (10 minutes) outlives any checkout; a crashed saga's stock comes
+            // back when it lapses.
+            ttl_ms: None,
         };
         as_system(async { call("inventory", self.inventory.reserve(req).await) })
             .await

@@ -3,6 +3,9 @@ use std::collections::BTreeMap;
 
 use shop_kernel::{Error, Result};
 
+/// The release reason recorded when a reservation lapses.
+pub const EXPIRED_REASON: &str = "expired";
+
 /// Largest absolute quantity of one adjustment.
 pub const MAX_ADJUST_QUANTITY: i64 = 1_000_000_000;
 
@@ -53,6 +56,8 @@ impl AdjustKind {
 pub struct ReservationLine {
     pub quantity: i64,
     pub state: ReservationState,
+    /// When the hold lapses by itself (`None`: held until committed or released).
+    pub expires_at_ms: Option<i64>,
 }
 
 /// Stock of one variant.
@@ -84,6 +89,7 @@ pub enum InventoryEvent {
         variant_id: String,
         reservation_id: String,
         quantity: i64,
+        expires_at_ms: Option<i64>,
     },
     Released {
         variant_id: String,
@@ -110,6 +116,11 @@ pub enum Command {
     Reserve {
         reservation_id: String,
         quantity: i64,
+        expires_at_ms: Option<i64>,
+    },
+    /// Releases the reservation if it is still active and its expiry has passed (else nothing happens).
+    Expire {
+        reservation_id: String,
     },
     Release {
         reservation_id: String,
@@ -132,7 +143,7 @@ pub fn decide(
     item: &Item,
     variant_id: &str,
     cmd: &Command,
-    _now_ms: i64,
+    now_ms: i64,
 ) -> Result<Vec<InventoryEvent>> {
     match cmd {
         Command::Adjust {
@@ -200,6 +211,7 @@ pub fn decide(
         Command::Reserve {
             reservation_id,
             quantity,
+            expires_at_ms,
         } => {
             if item.reservations.contains_key(reservation_id) {
                 return Ok(vec![]);
@@ -223,6 +235,22 @@ pub fn decide(
                 variant_id: variant_id.to_string(),
                 reservation_id: reservation_id.clone(),
                 quantity: *quantity,
+                expires_at_ms: *expires_at_ms,
+            }])
+        }
+        Command::Expire { reservation_id } => {
+            let Some(line) = item.reservations.get(reservation_id) else {
+                return Ok(vec![]);
+            };
+            let due = line.expires_at_ms.is_some_and(|at| at <= now_ms);
+            if line.state != ReservationState::Active || !due {
+                return Ok(vec![]);
+            }
+            Ok(vec![InventoryEvent::Released {
+                variant_id: variant_id.to_string(),
+                reservation_id: reservation_id.clone(),
+                quantity: line.quantity,
+                reason: EXPIRED_REASON.to_string(),
             }])
         }
         Command::Release {
@@ -277,6 +305,7 @@ pub fn apply(item: &mut Item, event: &InventoryEvent) {
         InventoryEvent::Reserved {
             reservation_id,
             quantity,
+            expires_at_ms,
             ..
         } => {
             item.reserved = item.reserved.saturating_add(*quantity);
@@ -285,6 +314,7 @@ pub fn apply(item: &mut Item, event: &InventoryEvent) {
                 ReservationLine {
                     quantity: *quantity,
                     state: ReservationState::Active,
+                    expires_at_ms: *expires_at_ms,
                 },
             );
         }
@@ -327,7 +357,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn run(item: &mut Item, cmd: Command) -> Result<Vec<InventoryEvent>> {
-        let evs = decide(item, "v1", &cmd, 0)?;
+        run_at(item, cmd, 0)
+    }
+
+    fn run_at(item: &mut Item, cmd: Command, now: i64) -> Result<Vec<InventoryEvent>> {
+        let evs = decide(item, "v1", &cmd, now)?;
         for e in &evs {
             apply(item, e);
         }
@@ -346,7 +380,61 @@ mod tests {
         Command::Reserve {
             reservation_id: id.into(),
             quantity,
+            expires_at_ms: None,
         }
+    }
+
+    fn expire(id: &str) -> Command {
+        Command::Expire {
+            reservation_id: id.into(),
+        }
+    }
+
+    #[test]
+    fn reservations_lapse_only_when_due_and_active() {
+        let mut it = Item::default();
+        run(&mut it, adjust(AdjustKind::Receive, 10)).unwrap();
+        let held = |id: &str, q, at| Command::Reserve {
+            reservation_id: String::from(id),
+            quantity: q,
+            expires_at_ms: Some(at),
+        };
+        run_at(&mut it, held("r1", 4, 1_000), 0).unwrap();
+        run_at(&mut it, held("r2", 3, 1_000), 0).unwrap();
+        run(&mut it, reserve("r3", 2)).unwrap();
+        // Not yet due: nothing happens.
+        assert!(run_at(&mut it, expire("r1"), 999).unwrap().is_empty());
+        // Due: released with the expiry reason; repeating is a no-op.
+        let evs = run_at(&mut it, expire("r1"), 1_000).unwrap();
+        assert!(
+            matches!(&evs[..], [InventoryEvent::Released { reason, quantity: 4, .. }] if reason == EXPIRED_REASON)
+        );
+        assert!(run_at(&mut it, expire("r1"), 5_000).unwrap().is_empty());
+        // A committed reservation never lapses; one without an expiry neither; unknown ids are ignored.
+        run_at(
+            &mut it,
+            Command::Commit {
+                reservation_id: "r2".into(),
+            },
+            500,
+        )
+        .unwrap();
+        assert!(run_at(&mut it, expire("r2"), 5_000).unwrap().is_empty());
+        assert!(run_at(&mut it, expire("r3"), i64::MAX).unwrap().is_empty());
+        assert!(run_at(&mut it, expire("nope"), 5_000).unwrap().is_empty());
+        assert_eq!((it.on_hand, it.reserved, it.available()), (7, 2, 5));
+        // A lapsed reservation cannot be committed any more.
+        assert_eq!(
+            run(
+                &mut it,
+                Command::Commit {
+                    reservation_id: "r1".into()
+                }
+            )
+            .unwrap_err()
+            .code,
+            "RESERVATION_RELEASED"
+        );
     }
 
     #[test]
@@ -484,10 +572,15 @@ mod tests {
                 let kind = [AdjustKind::Receive, AdjustKind::Set, AdjustKind::Correct][k as usize];
                 adjust(kind, q)
             }),
-            (id.clone(), 1i64..30).prop_map(|(r, q)| Command::Reserve {
-                reservation_id: r,
-                quantity: q
+            (id.clone(), 1i64..30, proptest::option::of(0i64..100)).prop_map(|(r, q, at)| {
+                Command::Reserve {
+                    reservation_id: r,
+                    quantity: q,
+                    expires_at_ms: at,
+                }
             }),
+            id.clone()
+                .prop_map(|r| Command::Expire { reservation_id: r }),
             id.clone().prop_map(|r| Command::Release {
                 reservation_id: r,
                 reason: "r".into()
@@ -498,11 +591,11 @@ mod tests {
 
     proptest! {
         #[test]
-        fn invariants_hold_over_any_command_sequence(cmds in proptest::collection::vec(command(), 0..60)) {
+        fn invariants_hold_over_any_command_sequence(cmds in proptest::collection::vec((command(), 0i64..100), 0..60)) {
             let mut it = Item::default();
             let mut all = Vec::new();
-            for c in cmds {
-                if let Ok(evs) = run(&mut it, c) {
+            for (c, now) in cmds {
+                if let Ok(evs) = run_at(&mut it, c, now) {
                     all.extend(evs);
                 }
                 prop_assert!(it.on_hand >= 0);
