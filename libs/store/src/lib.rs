@@ -1,11 +1,12 @@
 //! Storage platform for the services: SQLite access ([`sqlite::Db`]: WAL, migrations, blocking work off the
-//! runtime), and the event store port ([`EventStore`]) with SQLite and in-memory adapters that pass one
-//! conformance suite ([`conformance`]).
+//! runtime), and the event store port ([`EventStore`]) with SQLite, Cassandra ([`cassandra`]) and in-memory
+//! adapters that pass one conformance suite ([`conformance`]).
 //!
 //! The event store doubles as the outbox: what is appended is [`EventStore::unpublished`] until the relay (in
 //! `shop-bus`) has published it and called [`EventStore::mark_published`].
 
 pub mod any;
+pub mod cassandra;
 pub mod conformance;
 pub mod memory;
 pub mod sqlite;
