@@ -280,3 +280,65 @@ async fn purchase_journey_decline_idempotency_bad_input_and_restart() {
     assert_eq!(cart_now["cart"]["totalQuantity"], 1);
     shop.stop().await;
 }
+
+/// The sandbox's hard cards: an authorization whose answer is lost is resolved by looking it up (one charge),
+/// and a capture refused after authorization voids the payment, restores stock and reopens the cart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payment_timeouts_and_failed_captures() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = Shop::start(config(dir.path())).await.expect("shop starts");
+    let mut c = Client::new(&shop);
+    let landing = c.data(LANDING, json!({})).await;
+    let picked = pick_variants(&landing, 2);
+    let ids: Vec<String> = picked.iter().map(|(id, _)| id.clone()).collect();
+    let before = stock_of(&mut c, &ids).await;
+
+    let shop_ref = &shop;
+    let buy = |card: &'static str, key: &'static str| {
+        let variant = ids[0].clone();
+        async move {
+            let mut c = Client::new(shop_ref);
+            let cart = c
+                .data(
+                    &cart_create(),
+                    json!({ "input": { "lines": [ { "merchandiseId": variant, "quantity": 1 } ] } }),
+                )
+                .await;
+            let cart_id = cart["cartCreate"]["cart"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let out = c
+                .data(
+                    CHECKOUT,
+                    json!({ "cartId": cart_id, "payment": { "token": card }, "key": key }),
+                )
+                .await;
+            (cart_id, out["cartCheckout"].clone())
+        }
+    };
+
+    let (_, slow) = buy("4000000000000119", "timeout-1").await;
+    assert_eq!(slow["userErrors"], json!([]), "{slow}");
+    assert_eq!(slow["order"]["status"], "PAID");
+    assert_eq!(slow["order"]["financialStatus"], "PAID");
+    assert_eq!(stock_of(&mut c, &ids).await[0], before[0] - 1);
+
+    let (cart_id, refused) = buy("4000000000000341", "capture-1").await;
+    assert_eq!(refused["order"]["status"], "FAILED", "{refused}");
+    assert_eq!(refused["order"]["financialStatus"], "VOIDED");
+    assert_eq!(refused["userErrors"][0]["code"], "CAPTURE_FAILED");
+    assert_eq!(
+        stock_of(&mut c, &ids).await[0],
+        before[0] - 1,
+        "the failed capture's stock is back"
+    );
+    let cart = c
+        .data(
+            "query($id: ID!) { cart(id: $id) { status } }",
+            json!({ "id": cart_id }),
+        )
+        .await;
+    assert_eq!(cart["cart"]["status"], "OPEN");
+    shop.stop().await;
+}

@@ -99,12 +99,29 @@ async fn checkout(
     card: &'static str,
     key: String,
 ) -> (Client, Outcome) {
-    let out = c
-        .data(
-            CHECKOUT,
-            json!({ "cartId": cart_id, "payment": { "token": card }, "key": key }),
-        )
-        .await;
+    // The checkout answers within its wait, or PENDING; then the same request (same key) is retried until
+    // the first outcome is replayed.
+    let mut out;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        out = c
+            .data(
+                CHECKOUT,
+                json!({ "cartId": cart_id, "payment": { "token": card }, "key": key }),
+            )
+            .await;
+        let r = &out["cartCheckout"];
+        let pending = r["order"]["status"] == "PENDING"
+            || r["userErrors"][0]["code"] == "IDEMPOTENCY_KEY_IN_USE";
+        if !pending {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "checkout never settled: {r}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let out = &out["cartCheckout"];
     let code = out["userErrors"][0]["code"].as_str().map(str::to_string);
     let outcome = match (out["order"]["status"].as_str(), code.as_deref()) {

@@ -91,6 +91,9 @@ struct OrderCreated {
     6: required list<OrderLineSnapshot> lines,
     7: required string currency,
     8: required string idempotency_fingerprint,
+    /// The payment provider and its payment method id (never a card number).
+    9: optional string payment_provider,
+    10: optional string payment_method,
 }
 struct OrderStockReserved { 1: required string reservation_id }
 struct OrderPaymentAuthorized { 1: required string provider, 2: required string authorization_id, 3: required common.Money amount }

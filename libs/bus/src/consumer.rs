@@ -92,3 +92,112 @@ impl Backoff {
         }
     }
 }
+
+/// Like [`run_consumer`], but handles up to `max_in_flight` deliveries at once (each on its own task) while
+/// committing strictly in delivery order: a position is committed only when every earlier delivery is done.
+/// Handlers for the same key may run concurrently; they must serialise themselves where that matters.
+pub async fn run_consumer_concurrent<B, H, Fut>(
+    bus: B,
+    group: String,
+    topics: Vec<String>,
+    max_in_flight: usize,
+    handler: H,
+    shutdown: CancellationToken,
+) where
+    B: EventBus,
+    H: Fn(Delivery) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), shop_kernel::Error>> + Send + 'static,
+{
+    let max_in_flight = max_in_flight.max(1);
+    let mut backoff = Backoff::new(Duration::from_millis(200));
+    let mut subscription = loop {
+        match bus.subscribe(&group, &topics).await {
+            Ok(s) => break s,
+            Err(e) => {
+                tracing::warn!(%group, error = %e, "subscribe failed; retrying");
+                if !backoff.sleep(&shutdown).await {
+                    return;
+                }
+            }
+        }
+    };
+    let mut in_flight: std::collections::VecDeque<(Delivery, tokio::task::JoinHandle<bool>)> =
+        std::collections::VecDeque::new();
+    while !shutdown.is_cancelled() {
+        // Commit the finished prefix.
+        while in_flight
+            .front()
+            .is_some_and(|(_, task)| task.is_finished())
+        {
+            let (delivery, task) = in_flight.pop_front().expect("front exists");
+            if !task.await.unwrap_or(false) {
+                // Shut down mid-retry: leave the position before this delivery.
+                break;
+            }
+            if let Err(e) = subscription.commit(&delivery).await {
+                tracing::warn!(%group, offset = delivery.offset, error = %e, "commit failed");
+            }
+        }
+        let room = max_in_flight.saturating_sub(in_flight.len());
+        if room == 0 {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+                _ = shutdown.cancelled() => break,
+            }
+            continue;
+        }
+        let wait = if in_flight.is_empty() {
+            POLL_WAIT
+        } else {
+            Duration::from_millis(1)
+        };
+        let polled = tokio::select! {
+            polled = subscription.poll(room, wait) => polled,
+            _ = shutdown.cancelled() => break,
+        };
+        match polled {
+            Ok(batch) => {
+                for delivery in batch {
+                    let handler = handler.clone();
+                    let shutdown = shutdown.clone();
+                    let group = group.clone();
+                    let d = delivery.clone();
+                    let task = tokio::spawn(async move {
+                        let mut retry = Backoff::new(Duration::from_millis(20));
+                        loop {
+                            match handler(d.clone()).await {
+                                Ok(()) => return true,
+                                Err(e) => {
+                                    tracing::warn!(%group, partition = d.partition, offset = d.offset,
+                                        error = %e, "handler failed; retrying");
+                                    if !retry.sleep(&shutdown).await {
+                                        return false;
+                                    }
+                                }
+                            }
+                        }
+                    });
+                    in_flight.push_back((delivery, task));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%group, error = %e, "consumer poll failed");
+                if !backoff.sleep(&shutdown).await {
+                    break;
+                }
+            }
+        }
+    }
+    // Let running handlers finish (they stop retrying on shutdown), committing what completed in order.
+    while let Some((delivery, task)) = in_flight.pop_front() {
+        if !task.await.unwrap_or(false) {
+            break;
+        }
+        if let Err(e) = subscription.commit(&delivery).await {
+            tracing::warn!(%group, offset = delivery.offset, error = %e, "commit failed");
+        }
+    }
+    if let Err(e) = subscription.close().await {
+        tracing::warn!(%group, error = %e, "leaving the consumer group failed");
+    }
+}

@@ -1,17 +1,29 @@
-//! Use cases: checkout (the saga), order reads. Other services are reached through [`Peers`].
+//! Use cases: checkout (request + the saga), order reads. Other services are reached through [`Peers`], the
+//! payment provider through [`PaymentProvider`].
 //!
-//! Checkout: validate → derive the order id from (cart, idempotency key) → create the order (PENDING) →
-//! mark the cart CHECKING_OUT → reserve stock (all lines or none) → authorize payment → capture → commit stock →
-//! mark the cart PURCHASED → `order.placed.v1` (PAID). Any failure after the order exists ends it FAILED and
-//! compensates what was done: release stock, void the authorization, return the cart to OPEN.
-//! A retried checkout with the same key finds the same order id and replays its outcome.
-use std::future::Future;
+//! Checkout is asynchronous. [`OrderApp::checkout`] validates, derives the order id from (cart, idempotency
+//! key), and durably records the request — the order's first event, `order.checkout_requested.v1` (PENDING) —
+//! then waits a bounded time for the outcome. The order processor (a consumer group on the order topic) calls
+//! [`OrderApp::drive`] for every checkout request: the saga marks the cart CHECKING_OUT → reserves stock (all
+//! lines or none, with a TTL) → authorizes payment (keyed by the order id) → captures → commits stock → marks
+//! the cart PURCHASED → `order.placed.v1` (PAID). A business failure ends the order FAILED and compensates what
+//! was done: release stock, void or refund the payment, return the cart to OPEN.
+//!
+//! The saga is resumable: each step is recorded on the order stream and every call it makes is idempotent, so
+//! `drive` continues from the recorded state after a crash (the processor's delivery is committed only when the
+//! order is settled, so a crash redelivers it). A payment call whose outcome is unknown is resolved by looking
+//! the authorization up at the provider, never by charging again. Infrastructure errors leave the order
+//! PENDING and the processor retries.
+use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
-use shop_kernel::{Actor, Error, PageRequest, Result, ids};
+use parking_lot::Mutex;
+use shop_kernel::{Actor, Error, ErrorKind, PageRequest, Result, ids};
 use shop_store::EventStore;
+use tokio::sync::Notify;
 
 use crate::{
-    domain::{self, Command, Line, Order, Status, payment},
+    domain::{self, Command, Line, Order, payment},
+    payments::{PaymentError, PaymentProvider},
     store::OrderRepo,
 };
 
@@ -69,9 +81,40 @@ pub struct CheckoutInput {
 }
 
 /// The order service's use cases.
-pub struct OrderApp<S, P> {
+pub struct OrderApp<S, P, Y> {
     repo: OrderRepo<S>,
     peers: P,
+    payments: Y,
+    /// How long `checkout` waits for the saga's outcome before answering PENDING.
+    wait: Duration,
+    /// Per-order: serialises `drive` and wakes checkouts waiting for the outcome.
+    orders: Mutex<HashMap<String, Arc<OrderSignal>>>,
+}
+
+/// Per-order coordination between the processor and waiting checkouts.
+#[derive(Default)]
+struct OrderSignal {
+    running: tokio::sync::Mutex<()>,
+    settled: Notify,
+}
+
+/// How long `checkout` waits for the outcome by default.
+pub const DEFAULT_CHECKOUT_WAIT: Duration = Duration::from_secs(2);
+
+/// Errors worth retrying later (the saga stays where it is) rather than failing the order.
+fn is_transient(e: &Error) -> bool {
+    matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Internal)
+        || e.code == "VERSION_CONFLICT"
+        || e.code == "CONCURRENT_MODIFICATION"
+        || e.code == "RESERVATION_IN_PROGRESS"
+}
+
+/// What a saga step led to.
+enum Step {
+    /// The order moved on (or settled).
+    Next(Box<Order>),
+    /// Try again later; the order is unchanged.
+    Retry(Error),
 }
 
 fn validate(input: &CheckoutInput) -> Result<()> {
@@ -121,23 +164,48 @@ fn fingerprint(input: &CheckoutInput) -> String {
     )
 }
 
-impl<S: EventStore + Clone, P: Peers> OrderApp<S, P> {
-    /// The app over an event store and peers.
-    pub fn new(store: S, peers: P) -> Self {
+impl<S: EventStore + Clone, P: Peers, Y: PaymentProvider> OrderApp<S, P, Y> {
+    /// The app over an event store, peers and a payment provider; `checkout` waits up to `wait` for outcomes.
+    pub fn new(store: S, peers: P, payments: Y, wait: Duration) -> Self {
         Self {
             repo: OrderRepo::new(store),
             peers,
+            payments,
+            wait,
+            orders: Mutex::default(),
         }
     }
 
-    /// Checks out a cart. Business outcomes (declines, missing stock) come back as a FAILED order;
-    /// invalid input and unusable carts are errors and write nothing.
+    /// The payment provider.
+    pub fn payments(&self) -> &Y {
+        &self.payments
+    }
+
+    fn signal(&self, order_id: &str) -> Arc<OrderSignal> {
+        self.orders
+            .lock()
+            .entry(order_id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    fn forget_signal(&self, order_id: &str, signal: &Arc<OrderSignal>) {
+        let mut orders = self.orders.lock();
+        // Only the map and the caller hold it: nobody else waits or drives.
+        if Arc::strong_count(signal) <= 2 {
+            orders.remove(order_id);
+        }
+    }
+
+    /// Requests a checkout and waits (bounded) for its outcome. Business outcomes (declines, missing stock)
+    /// come back as a FAILED order; an order still being processed comes back PENDING. Invalid input and
+    /// unusable carts are errors and write nothing.
     pub async fn checkout(&self, actor: &Actor, input: CheckoutInput) -> Result<Order> {
         validate(&input)?;
         let order_id = order_id_for(&input.cart_id, &input.idempotency_key);
         let fp = fingerprint(&input);
         if let Some(existing) = self.repo.load(&order_id).await? {
-            return replay(actor, existing, &fp);
+            return self.replay(actor, existing, &fp);
         }
         let cart = self.peers.get_cart(&input.cart_id).await?.ok_or_else(|| {
             Error::not_found("CART_NOT_FOUND", "cart not found").with_field(["cartId"])
@@ -172,9 +240,11 @@ impl<S: EventStore + Clone, P: Peers> OrderApp<S, P> {
             lines: cart.lines.clone(),
             currency: cart.currency.clone(),
             fingerprint: fp.clone(),
+            payment_provider: self.payments.name().to_string(),
+            payment_method: payment::sandbox_method(&input.payment_token),
         };
-        let order = match self.repo.append(None, vec![created], now).await {
-            Ok(o) => o,
+        match self.repo.append(None, vec![created], now).await {
+            Ok(order) => self.await_outcome(order).await,
             Err(e) if e.code == "VERSION_CONFLICT" => {
                 // A concurrent request with the same key created it first.
                 let existing = self
@@ -182,122 +252,276 @@ impl<S: EventStore + Clone, P: Peers> OrderApp<S, P> {
                     .load(&order_id)
                     .await?
                     .ok_or_else(|| Error::internal("order vanished"))?;
-                return replay(actor, existing, &fp);
+                self.replay(actor, existing, &fp)
             }
-            Err(e) => return Err(e),
-        };
-        Ok(self.run_saga(order, &input).await)
+            Err(e) => Err(e),
+        }
     }
 
-    async fn run_saga(&self, order: Order, input: &CheckoutInput) -> Order {
+    /// Waits until the order settles or the wait runs out; returns its latest state.
+    async fn await_outcome(&self, order: Order) -> Result<Order> {
+        if order.status.is_settled() {
+            return Ok(order);
+        }
+        let signal = self.signal(&order.id);
+        let deadline = tokio::time::Instant::now() + self.wait;
+        let mut latest = order;
+        loop {
+            let notified = signal.settled.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(o) = self.repo.load(&latest.id).await? {
+                latest = o;
+            }
+            let now = tokio::time::Instant::now();
+            if latest.status.is_settled() || now >= deadline {
+                break;
+            }
+            // The processor may run in another process: poll as well as listen.
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep((deadline - now).min(Duration::from_millis(100))) => {}
+            }
+        }
+        self.forget_signal(&latest.id, &signal);
+        Ok(latest)
+    }
+
+    /// The outcome of a checkout retried with a key seen before: the first outcome; an error when the key was
+    /// used with other parameters or its checkout is still in flight (Stripe semantics).
+    fn replay(&self, actor: &Actor, existing: Order, fp: &str) -> Result<Order> {
+        if !actor.may_access(existing.customer_id.as_deref()) {
+            return Err(Error::not_found("CART_NOT_FOUND", "cart not found").with_field(["cartId"]));
+        }
+        if existing.fingerprint != fp {
+            return Err(Error::conflict(
+                "IDEMPOTENCY_KEY_REUSED",
+                "this idempotency key was already used with different parameters",
+            )
+            .with_field(["idempotencyKey"]));
+        }
+        if !existing.status.is_settled() {
+            return Err(Error::conflict(
+                "IDEMPOTENCY_KEY_IN_USE",
+                "a checkout with this idempotency key is in progress",
+            )
+            .with_field(["idempotencyKey"]));
+        }
+        Ok(existing)
+    }
+
+    /// Runs the saga of `order_id` from its recorded state until the order settles. Idempotent; safe to call
+    /// concurrently (calls for one order are serialised). An `Err` means "not settled yet, try again".
+    pub async fn drive(&self, order_id: &str) -> Result<()> {
+        let signal = self.signal(order_id);
+        let result = {
+            let _running = signal.running.lock().await;
+            self.drive_locked(order_id).await
+        };
+        if result.is_ok() {
+            signal.settled.notify_waiters();
+        }
+        self.forget_signal(order_id, &signal);
+        result
+    }
+
+    async fn drive_locked(&self, order_id: &str) -> Result<()> {
+        let Some(mut order) = self.repo.load(order_id).await? else {
+            return Ok(());
+        };
+        while !order.status.is_settled() {
+            order = match self.advance(order).await? {
+                Step::Next(o) => *o,
+                Step::Retry(e) => return Err(e),
+            };
+        }
+        Ok(())
+    }
+
+    /// Performs the next saga step of a pending order.
+    async fn advance(&self, order: Order) -> Result<Step> {
+        if order.reservation_id.is_none() {
+            return self.reserve_stock(order).await;
+        }
+        match order.financial_status {
+            domain::FinancialStatus::Pending => self.authorize(order).await,
+            domain::FinancialStatus::Authorized => self.capture(order).await,
+            domain::FinancialStatus::Paid => self.complete(order).await,
+            // Voided/refunded/declined orders are failed, hence settled; recording that failed before.
+            _ => {
+                self.fail(
+                    order,
+                    "PAYMENT_FAILED",
+                    "the checkout could not be completed",
+                )
+                .await
+            }
+        }
+    }
+
+    async fn reserve_stock(&self, order: Order) -> Result<Step> {
+        if let Err(e) = self.peers.begin_checkout(&order.cart_id, &order.id).await {
+            if is_transient(&e) {
+                return Ok(Step::Retry(e));
+            }
+            return self.fail(order, &e.code, &e.message).await;
+        }
         let lines: Vec<(String, i64)> = order
             .lines
             .iter()
             .map(|l| (l.variant_id.clone(), l.quantity))
             .collect();
-        if let Err(e) = self.peers.begin_checkout(&order.cart_id, &order.id).await {
-            return self.fail(order, &e.code, &e.message).await;
-        }
         if let Err(e) = self.peers.reserve(&order.id, &lines).await {
-            self.undo_cart(&order).await;
+            if is_transient(&e) {
+                return Ok(Step::Retry(e));
+            }
+            if let Some(retry) = self.undo_cart(&order).await {
+                return Ok(retry);
+            }
             return self.fail(order, &e.code, &e.message).await;
         }
         let reservation = Command::RecordReservation {
             reservation_id: order.id.clone(),
         };
-        let order = match self.step(order, reservation).await {
-            Ok(o) => o,
-            Err((o, e)) => return self.compensate(o, &e).await,
-        };
-        match payment::authorize(&input.payment_token) {
-            payment::Authorization::Refused { code, message } => {
-                self.release(&order, code).await;
-                self.undo_cart(&order).await;
-                return self.fail(order, code, message).await;
+        self.record(order, reservation).await
+    }
+
+    async fn authorize(&self, order: Order) -> Result<Step> {
+        let amount = order.total()?;
+        let outcome = match self
+            .payments
+            .authorize(&order.id, &order.payment_method, &amount)
+            .await
+        {
+            Err(PaymentError::Timeout) => {
+                // Unknown outcome: look it up; never authorize blindly again.
+                match self.payments.find_authorization(&order.id).await {
+                    Ok(Some(auth)) => Ok(auth),
+                    Ok(None) => Err(PaymentError::Unavailable(
+                        "authorization outcome unknown".into(),
+                    )),
+                    Err(e) => Err(e),
+                }
             }
-            payment::Authorization::Approved => {}
+            other => other,
+        };
+        match outcome {
+            Ok(auth) => {
+                let cmd = Command::RecordAuthorization {
+                    provider: self.payments.name().to_string(),
+                    authorization_id: auth.id,
+                };
+                self.record(order, cmd).await
+            }
+            Err(PaymentError::Refused { code, message }) => {
+                self.compensate(order, code, message).await
+            }
+            Err(PaymentError::Timeout | PaymentError::Unavailable(_)) => Ok(Step::Retry(
+                Error::unavailable("PAYMENT_UNAVAILABLE", "the payment provider is unavailable"),
+            )),
         }
-        let auth = Command::RecordAuthorization {
-            provider: "sandbox".into(),
-            authorization_id: format!("auth_{}", ids::new_id()),
+    }
+
+    async fn capture(&self, order: Order) -> Result<Step> {
+        let Some(auth) = order.authorization_id.clone() else {
+            return Err(Error::internal("authorized order without authorization id"));
         };
-        let order = match self.step(order, auth).await {
-            Ok(o) => o,
-            Err((o, e)) => return self.compensate(o, &e).await,
-        };
-        let order = match self.step(order, Command::RecordCapture).await {
-            Ok(o) => o,
-            Err((o, e)) => return self.compensate(o, &e).await,
-        };
+        match self.payments.capture(&auth).await {
+            Ok(()) => self.record(order, Command::RecordCapture).await,
+            Err(PaymentError::Refused { code, message }) => {
+                self.compensate(order, code, message).await
+            }
+            Err(PaymentError::Timeout | PaymentError::Unavailable(_)) => Ok(Step::Retry(
+                Error::unavailable("PAYMENT_UNAVAILABLE", "the payment provider is unavailable"),
+            )),
+        }
+    }
+
+    async fn complete(&self, order: Order) -> Result<Step> {
         if let Err(e) = self.peers.commit(&order.id).await {
-            return self.compensate(order, &e).await;
+            if is_transient(&e) {
+                return Ok(Step::Retry(e));
+            }
+            // e.g. the reservation lapsed before the payment completed: give the money back.
+            return self
+                .compensate(
+                    order,
+                    "PAYMENT_FAILED",
+                    "the checkout could not be completed; the payment was refunded",
+                )
+                .await;
         }
         if let Err(e) = self
             .peers
             .complete_checkout(&order.cart_id, &order.id)
             .await
         {
+            if is_transient(&e) {
+                return Ok(Step::Retry(e));
+            }
             tracing::warn!(order = %order.id, error = %e, "cart could not be marked purchased");
         }
-        match self.step(order, Command::Place).await {
-            Ok(o) => o,
-            Err((o, e)) => {
-                tracing::error!(order = %o.id, error = %e, "could not record a placed order");
-                o
+        self.record(order, Command::Place).await
+    }
+
+    /// Undoes what the saga did (stock, payment, cart) and records the failure.
+    async fn compensate(&self, order: Order, code: &str, message: &str) -> Result<Step> {
+        tracing::info!(order = %order.id, %code, "checkout failed; compensating");
+        if let Err(e) = self.peers.release(&order.id, code).await {
+            if is_transient(&e) {
+                return Ok(Step::Retry(e));
+            }
+            tracing::warn!(order = %order.id, error = %e, "releasing stock failed");
+        }
+        if let Some(auth) = &order.authorization_id {
+            let undone = match order.financial_status {
+                domain::FinancialStatus::Paid => self.payments.refund(auth).await,
+                _ => self.payments.void(auth).await,
+            };
+            if let Err(e) = undone {
+                return Ok(Step::Retry(Error::unavailable(
+                    "PAYMENT_UNAVAILABLE",
+                    format!("undoing the payment failed: {e:?}"),
+                )));
+            }
+        }
+        if let Some(retry) = self.undo_cart(&order).await {
+            return Ok(retry);
+        }
+        self.fail(order, code, message).await
+    }
+
+    /// Returns the cart to OPEN; `Some(retry)` when that must be tried again later.
+    async fn undo_cart(&self, order: &Order) -> Option<Step> {
+        match self.peers.abort_checkout(&order.cart_id, &order.id).await {
+            Ok(()) => None,
+            Err(e) if is_transient(&e) => Some(Step::Retry(e)),
+            Err(e) => {
+                // e.g. another checkout owns the cart: it is not ours to reopen.
+                tracing::warn!(order = %order.id, error = %e, "returning the cart to OPEN failed");
+                None
             }
         }
     }
 
-    async fn step(&self, order: Order, cmd: Command) -> std::result::Result<Order, (Order, Error)> {
-        let evs = match domain::decide(&order, cmd) {
-            Ok(evs) => evs,
-            Err(e) => return Err((order, e)),
+    async fn fail(&self, order: Order, code: &str, message: &str) -> Result<Step> {
+        let cmd = Command::Fail {
+            code: code.to_string(),
+            message: message.to_string(),
         };
+        self.record(order, cmd).await
+    }
+
+    /// Records a saga step; a store failure leaves the order as it was, to retry.
+    async fn record(&self, order: Order, cmd: Command) -> Result<Step> {
+        let evs = domain::decide(&order, cmd)?;
         match self
             .repo
             .append(Some(&order), evs, shop_kernel::now_ms())
             .await
         {
-            Ok(o) => Ok(o),
-            Err(e) => Err((order, e)),
-        }
-    }
-
-    async fn compensate(&self, order: Order, cause: &Error) -> Order {
-        tracing::warn!(order = %order.id, error = %cause, "checkout step failed; compensating");
-        self.release(&order, "checkout failed").await;
-        self.undo_cart(&order).await;
-        self.fail(
-            order,
-            "PAYMENT_FAILED",
-            "the checkout could not be completed; nothing was charged",
-        )
-        .await
-    }
-
-    async fn release(&self, order: &Order, reason: &str) {
-        if let Err(e) = self.peers.release(&order.id, reason).await {
-            tracing::warn!(order = %order.id, error = %e, "releasing stock failed");
-        }
-    }
-
-    async fn undo_cart(&self, order: &Order) {
-        if let Err(e) = self.peers.abort_checkout(&order.cart_id, &order.id).await {
-            tracing::warn!(order = %order.id, error = %e, "returning the cart to OPEN failed");
-        }
-    }
-
-    async fn fail(&self, order: Order, code: &str, message: &str) -> Order {
-        let cmd = Command::Fail {
-            code: code.to_string(),
-            message: message.to_string(),
-        };
-        match self.step(order, cmd).await {
-            Ok(o) => o,
-            Err((o, e)) => {
-                tracing::error!(order = %o.id, error = %e, "could not record a failed order");
-                o
-            }
+            Ok(o) => Ok(Step::Next(Box::new(o))),
+            Err(e) => Ok(Step::Retry(e)),
         }
     }
 
@@ -350,26 +574,4 @@ impl<S: EventStore + Clone, P: Peers> OrderApp<S, P> {
     pub fn store(&self) -> &S {
         self.repo.store()
     }
-}
-
-/// The outcome of a checkout retried with a key seen before.
-fn replay(actor: &Actor, existing: Order, fp: &str) -> Result<Order> {
-    if !actor.may_access(existing.customer_id.as_deref()) {
-        return Err(Error::not_found("CART_NOT_FOUND", "cart not found").with_field(["cartId"]));
-    }
-    if existing.fingerprint != fp {
-        return Err(Error::conflict(
-            "IDEMPOTENCY_KEY_REUSED",
-            "this idempotency key was already used with different parameters",
-        )
-        .with_field(["idempotencyKey"]));
-    }
-    if existing.status == Status::Pending {
-        return Err(Error::conflict(
-            "IDEMPOTENCY_KEY_IN_USE",
-            "a checkout with this idempotency key is in progress",
-        )
-        .with_field(["idempotencyKey"]));
-    }
-    Ok(existing)
 }

@@ -7,6 +7,9 @@ use crate::domain::{Event, Line};
 
 /// The topic of order events.
 pub const TOPIC: &str = "shop.order.v1";
+/// The type of the event that records a checkout request (an order's first event); the order processor
+/// runs the saga when it sees one.
+pub const CHECKOUT_REQUESTED: &str = "order.checkout_requested.v1";
 
 fn money_to_wire(m: &Money) -> common::Money {
     common::Money {
@@ -55,8 +58,10 @@ pub fn encode(event: &Event, order: Option<&crate::domain::Order>, now_ms: i64) 
             lines,
             currency,
             fingerprint,
+            payment_provider,
+            payment_method,
         } => (
-            "order.created.v1",
+            CHECKOUT_REQUESTED,
             wire::OrderEvent::Created(wire::OrderCreated {
                 order_id: order_id.clone().into(),
                 number: *number,
@@ -66,6 +71,8 @@ pub fn encode(event: &Event, order: Option<&crate::domain::Order>, now_ms: i64) 
                 lines: lines.iter().map(line_to_wire).collect(),
                 currency: currency.clone().into(),
                 idempotency_fingerprint: fingerprint.clone().into(),
+                payment_provider: Some(payment_provider.clone().into()),
+                payment_method: Some(payment_method.clone().into()),
             }),
         ),
         Event::StockReserved { reservation_id } => (
@@ -135,6 +142,10 @@ pub fn decode(payload: &pilota::Bytes) -> Result<Event, Error> {
             lines: c.lines.iter().map(line_from_wire).collect(),
             currency: c.currency.to_string(),
             fingerprint: c.idempotency_fingerprint.to_string(),
+            payment_provider: c
+                .payment_provider
+                .map_or_else(|| "sandbox".to_string(), |s| s.to_string()),
+            payment_method: c.payment_method.map(|s| s.to_string()).unwrap_or_default(),
         },
         wire::OrderEvent::StockReserved(r) => Event::StockReserved {
             reservation_id: r.reservation_id.to_string(),

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod domain;
 pub mod events;
+pub mod payments;
 pub mod rpc;
 pub mod store;
 
@@ -13,6 +14,11 @@ use std::sync::Arc;
 use shop_rpc::{BoxError, ServiceOptions, ShutdownIncoming};
 use shop_store::EventStore;
 use tokio_util::sync::CancellationToken;
+
+/// The consumer group of the order processor.
+pub const PROCESSOR_GROUP: &str = "order.processor";
+/// How many sagas the processor runs at once.
+pub const PROCESSOR_CONCURRENCY: usize = 64;
 
 async fn serve<S: EventStore + Clone>(
     store: S,
@@ -34,18 +40,47 @@ async fn serve<S: EventStore + Clone>(
             opts.client
         ),
     };
-    let app = Arc::new(app::OrderApp::new(store.clone(), peers));
+    let app = Arc::new(app::OrderApp::new(
+        store.clone(),
+        peers,
+        payments::SandboxProvider::new(),
+        app::DEFAULT_CHECKOUT_WAIT,
+    ));
     let relay = tokio::spawn(shop_bus::relay::run_relay(
         "order",
         store,
         opts.bus.clone(),
         shutdown.clone(),
     ));
+    // The order processor: runs the saga of every checkout request (many at once, committed in order).
+    let processor = {
+        let app = app.clone();
+        tokio::spawn(shop_bus::consumer::run_consumer_concurrent(
+            opts.bus.clone(),
+            PROCESSOR_GROUP.into(),
+            vec![events::TOPIC.into()],
+            PROCESSOR_CONCURRENCY,
+            move |d: shop_bus::Delivery| {
+                let app = app.clone();
+                async move {
+                    if d.message.event_type != events::CHECKOUT_REQUESTED {
+                        return Ok(());
+                    }
+                    match d.message.key.strip_prefix("order-") {
+                        Some(order_id) => app.drive(order_id).await,
+                        None => Ok(()),
+                    }
+                }
+            },
+            shutdown.clone(),
+        ))
+    };
     let server = shop_idl::order::OrderServiceServer::new(rpc::OrderRpc::new(app))
         .run(ShutdownIncoming::new(listener, shutdown.clone()))
         .await;
     shutdown.cancel();
     relay.await?;
+    processor.await?;
     server
 }
 

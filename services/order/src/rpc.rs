@@ -7,16 +7,17 @@ use shop_store::EventStore;
 use crate::{
     app::{CartSnapshot, CheckoutInput, OrderApp, Peers},
     domain::{FinancialStatus, Line, Order, Status},
+    payments::PaymentProvider,
 };
 
 /// The generated `OrderService` implemented over [`OrderApp`].
-pub struct OrderRpc<S, P> {
-    app: std::sync::Arc<OrderApp<S, P>>,
+pub struct OrderRpc<S, P, Y> {
+    app: std::sync::Arc<OrderApp<S, P, Y>>,
 }
 
-impl<S, P> OrderRpc<S, P> {
+impl<S, P, Y> OrderRpc<S, P, Y> {
     /// Serves `app`.
-    pub fn new(app: std::sync::Arc<OrderApp<S, P>>) -> Self {
+    pub fn new(app: std::sync::Arc<OrderApp<S, P, Y>>) -> Self {
         Self { app }
     }
 }
@@ -67,6 +68,7 @@ fn order_to_wire(o: &Order) -> Result<wire::Order> {
             FinancialStatus::Authorized => wire::FinancialStatus::AUTHORIZED,
             FinancialStatus::Paid => wire::FinancialStatus::PAID,
             FinancialStatus::Voided => wire::FinancialStatus::VOIDED,
+            FinancialStatus::Refunded => wire::FinancialStatus::REFUNDED,
             FinancialStatus::Declined => wire::FinancialStatus::DECLINED,
         },
         fulfillment_status: if o.status == Status::Fulfilled {
@@ -104,7 +106,7 @@ fn page_from_wire(p: common::PageRequest) -> PageRequest {
     }
 }
 
-impl<S: EventStore + Clone, P: Peers> wire::OrderService for OrderRpc<S, P> {
+impl<S: EventStore + Clone, P: Peers, Y: PaymentProvider> wire::OrderService for OrderRpc<S, P, Y> {
     async fn checkout(
         &self,
         req: wire::CheckoutRequest,

@@ -1,7 +1,8 @@
 //! The order aggregate: pure state machine, folded from its events.
 //!
 //! Status transitions: PENDING → PAID | FAILED; PAID → CANCELLED | FULFILLED. Financial status follows the
-//! payment: PENDING → AUTHORIZED → PAID, or DECLINED; an authorization is VOIDED when a later step fails.
+//! payment: PENDING → AUTHORIZED → PAID, or DECLINED; when a later step fails an authorization is VOIDED and a
+//! capture REFUNDED.
 
 pub mod payment;
 
@@ -39,6 +40,7 @@ pub enum FinancialStatus {
     Authorized,
     Paid,
     Voided,
+    Refunded,
     Declined,
 }
 
@@ -74,6 +76,9 @@ pub enum Event {
         currency: String,
         /// Digest of the checkout parameters, to detect a reused idempotency key.
         fingerprint: String,
+        /// The payment provider and the provider's payment method (never a card number).
+        payment_provider: String,
+        payment_method: String,
     },
     StockReserved {
         reservation_id: String,
@@ -114,6 +119,8 @@ pub struct Order {
     pub lines: Vec<Line>,
     pub currency: String,
     pub fingerprint: String,
+    pub payment_provider: String,
+    pub payment_method: String,
     pub status: Status,
     pub financial_status: FinancialStatus,
     pub reservation_id: Option<String>,
@@ -168,6 +175,8 @@ pub fn apply(state: Option<Order>, event: &Event, at_ms: i64) -> Option<Order> {
         lines,
         currency,
         fingerprint,
+        payment_provider,
+        payment_method,
     } = event
     {
         return Some(Order {
@@ -179,6 +188,8 @@ pub fn apply(state: Option<Order>, event: &Event, at_ms: i64) -> Option<Order> {
             lines: lines.clone(),
             currency: currency.clone(),
             fingerprint: fingerprint.clone(),
+            payment_provider: payment_provider.clone(),
+            payment_method: payment_method.clone(),
             status: Status::Pending,
             financial_status: FinancialStatus::Pending,
             reservation_id: None,
@@ -219,6 +230,7 @@ pub fn apply(state: Option<Order>, event: &Event, at_ms: i64) -> Option<Order> {
             o.status = Status::Failed;
             o.financial_status = match o.financial_status {
                 FinancialStatus::Authorized => FinancialStatus::Voided,
+                FinancialStatus::Paid => FinancialStatus::Refunded,
                 FinancialStatus::Pending
                     if code == payment::DECLINED || code == payment::INSUFFICIENT_FUNDS =>
                 {
@@ -331,6 +343,8 @@ mod tests {
             }],
             currency: "USD".into(),
             fingerprint: "f".into(),
+            payment_provider: "sandbox".into(),
+            payment_method: "pm_sandbox_approve_4242".into(),
         }
     }
 
