@@ -84,7 +84,12 @@ struct Ledger {
     charges: HashMap<String, (SandboxBehaviour, SandboxCharge)>,
 }
 
-/// The built-in sandbox provider: deterministic test cards (see [`payment::sandbox_behaviour`]), state in memory.
+/// The built-in sandbox provider: deterministic test cards (see [`payment::sandbox_behaviour`]).
+///
+/// The ledger lives in memory, but everything is derived deterministically (the authorization id from the key,
+/// the behaviour encoded in the authorization id), so a restarted shop finds the "provider" consistent with what
+/// its orders recorded: re-authorizing a key yields the same authorization, and capturing an authorization made
+/// before the restart behaves as its card dictates.
 #[derive(Clone, Default)]
 pub struct SandboxProvider {
     ledger: Arc<Mutex<Ledger>>,
@@ -142,8 +147,9 @@ impl PaymentProvider for SandboxProvider {
         }
         let auth = Authorization {
             id: format!(
-                "auth_{}",
-                shop_kernel::ids::sha256_hex(key.as_bytes())[..24].to_owned()
+                "auth_{}_{}",
+                behaviour.tag(),
+                &shop_kernel::ids::sha256_hex(key.as_bytes())[..24]
             ),
             amount: amount.clone(),
         };
@@ -171,14 +177,25 @@ impl PaymentProvider for SandboxProvider {
 
     async fn capture(&self, authorization_id: &str) -> Result<(), PaymentError> {
         let mut ledger = self.ledger.lock();
-        let (behaviour, charge) =
-            ledger
-                .charges
-                .get_mut(authorization_id)
+        if !ledger.charges.contains_key(authorization_id) {
+            // Made before a restart: the id says how the card behaves.
+            let behaviour = authorization_id
+                .strip_prefix("auth_")
+                .and_then(|rest| rest.split('_').next())
+                .and_then(SandboxBehaviour::from_tag)
                 .ok_or(PaymentError::Refused {
                     code: "AUTHORIZATION_NOT_FOUND",
                     message: "no such authorization",
                 })?;
+            ledger.charges.insert(
+                authorization_id.to_string(),
+                (behaviour, SandboxCharge::default()),
+            );
+        }
+        let (behaviour, charge) = ledger
+            .charges
+            .get_mut(authorization_id)
+            .expect("inserted above");
         if charge.captures > 0 {
             return Ok(());
         }
@@ -263,5 +280,27 @@ mod tests {
         ));
         p.void(&a4.id).await.unwrap();
         assert!(p.charge(&a4.id).unwrap().voided);
+    }
+
+    #[tokio::test]
+    async fn a_restarted_sandbox_agrees_with_recorded_authorizations() {
+        let before = SandboxProvider::new();
+        let ok = before
+            .authorize("o1", &payment::sandbox_method("4242424242424242"), &usd(5))
+            .await
+            .unwrap();
+        let bad = before
+            .authorize("o2", &payment::sandbox_method("4000000000000341"), &usd(5))
+            .await
+            .unwrap();
+        let after = SandboxProvider::new();
+        after.capture(&ok.id).await.unwrap();
+        assert!(after.capture(&bad.id).await.is_err());
+        assert!(after.capture("auth_bogus").await.is_err());
+        let again = after
+            .authorize("o1", &payment::sandbox_method("4242424242424242"), &usd(5))
+            .await
+            .unwrap();
+        assert_eq!(again.id, ok.id, "the same key gives the same authorization");
     }
 }

@@ -46,7 +46,21 @@ pub enum SandboxBehaviour {
 }
 
 impl SandboxBehaviour {
-    fn tag(self) -> &'static str {
+    const ALL: [SandboxBehaviour; 5] = [
+        SandboxBehaviour::Approve,
+        SandboxBehaviour::Decline,
+        SandboxBehaviour::InsufficientFunds,
+        SandboxBehaviour::AuthorizeTimeout,
+        SandboxBehaviour::CaptureFails,
+    ];
+
+    /// The behaviour named by [`SandboxBehaviour::tag`].
+    pub fn from_tag(tag: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.tag() == tag)
+    }
+
+    /// A short name used in sandbox ids.
+    pub fn tag(self) -> &'static str {
         match self {
             SandboxBehaviour::Approve => "approve",
             SandboxBehaviour::Decline => "decline",
@@ -77,16 +91,7 @@ pub fn sandbox_method(card: &str) -> String {
 
 /// The behaviour encoded in a sandbox payment method id.
 pub fn method_behaviour(method: &str) -> Option<SandboxBehaviour> {
-    let tag = method.strip_prefix("pm_sandbox_")?.split('_').next()?;
-    [
-        SandboxBehaviour::Approve,
-        SandboxBehaviour::Decline,
-        SandboxBehaviour::InsufficientFunds,
-        SandboxBehaviour::AuthorizeTimeout,
-        SandboxBehaviour::CaptureFails,
-    ]
-    .into_iter()
-    .find(|b| b.tag() == tag)
+    SandboxBehaviour::from_tag(method.strip_prefix("pm_sandbox_")?.split('_').next()?)
 }
 
 #[cfg(test)]
