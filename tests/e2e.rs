@@ -342,3 +342,105 @@ async fn payment_timeouts_and_failed_captures() {
     assert_eq!(cart["cart"]["status"], "OPEN");
     shop.stop().await;
 }
+
+async fn signed_in(shop: &Shop, email: &str) -> Client {
+    let mut c = Client::new(shop);
+    c.data(
+        "mutation($i: CustomerCreateInput!) { customerCreate(input: $i) { userErrors { code } } }",
+        json!({ "i": { "email": email, "password": "correct horse battery" } }),
+    )
+    .await;
+    let login = c
+        .data(
+            "mutation($i: CustomerAccessTokenCreateInput!) { customerAccessTokenCreate(input: $i) { customerAccessToken { accessToken } } }",
+            json!({ "i": { "email": email, "password": "correct horse battery" } }),
+        )
+        .await;
+    c.token = login["customerAccessTokenCreate"]["customerAccessToken"]["accessToken"]
+        .as_str()
+        .map(str::to_string);
+    assert!(c.token.is_some());
+    c
+}
+
+const CANCEL: &str = r#"mutation($id: ID!, $reason: String) {
+  orderCancel(orderId: $id, reason: $reason) {
+    order { id status financialStatus statusHistory { status reason } }
+    userErrors { field code message }
+  }
+}"#;
+
+/// A customer cancels a paid order: refund and restock, once; nobody else can cancel it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_cancel_their_paid_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = Shop::start(config(dir.path())).await.expect("shop starts");
+    let mut ada = signed_in(&shop, "ada@example.com").await;
+    let mut bob = signed_in(&shop, "bob@example.com").await;
+    let landing = ada.data(LANDING, json!({})).await;
+    let picked = pick_variants(&landing, 3);
+    let ids: Vec<String> = picked.iter().map(|(id, _)| id.clone()).collect();
+    let before = stock_of(&mut ada, &ids).await;
+
+    let cart = ada
+        .data(
+            &cart_create(),
+            json!({ "input": { "lines": [ { "merchandiseId": ids[0], "quantity": 3 } ] } }),
+        )
+        .await;
+    let cart_id = cart["cartCreate"]["cart"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let paid = ada
+        .data(
+            CHECKOUT,
+            json!({ "cartId": cart_id, "payment": { "token": "4242424242424242" }, "key": "k" }),
+        )
+        .await;
+    let order_id = paid["cartCheckout"]["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(stock_of(&mut ada, &ids).await[0], before[0] - 3);
+
+    // Not Bob's order: it looks like it does not exist.
+    let theirs = bob.data(CANCEL, json!({ "id": order_id })).await;
+    assert_eq!(
+        theirs["orderCancel"]["userErrors"][0]["code"],
+        "ORDER_NOT_FOUND"
+    );
+    let bogus = ada
+        .data(CANCEL, json!({ "id": "gid://thriftshop/Order/nope" }))
+        .await;
+    assert_eq!(
+        bogus["orderCancel"]["userErrors"][0]["code"],
+        "ORDER_NOT_FOUND"
+    );
+    let long = ada
+        .data(CANCEL, json!({ "id": order_id, "reason": "x".repeat(501) }))
+        .await;
+    assert_eq!(
+        long["orderCancel"]["userErrors"][0]["code"],
+        "INVALID_REASON"
+    );
+
+    let done = ada
+        .data(
+            CANCEL,
+            json!({ "id": order_id, "reason": "changed my mind" }),
+        )
+        .await;
+    let o = &done["orderCancel"]["order"];
+    assert_eq!(done["orderCancel"]["userErrors"], json!([]), "{done}");
+    assert_eq!(o["status"], "CANCELLED");
+    assert_eq!(o["financialStatus"], "REFUNDED");
+    assert_eq!(o["statusHistory"][2]["reason"], "changed my mind");
+    assert_eq!(stock_of(&mut ada, &ids).await, before, "the stock is back");
+
+    // Again: nothing more happens.
+    let again = ada.data(CANCEL, json!({ "id": order_id })).await;
+    assert_eq!(again["orderCancel"]["order"]["status"], "CANCELLED");
+    assert_eq!(stock_of(&mut ada, &ids).await, before, "restocked once");
+    shop.stop().await;
+}

@@ -164,6 +164,35 @@ error_code_enum!(
     aliases {}
 );
 
+error_code_enum!(
+    /// Why an order could not be changed.
+    OrderErrorCode {
+        ORDER_NOT_FOUND, ORDER_NOT_CANCELLABLE, ORDER_ALREADY_FULFILLED, INVALID_REASON,
+    }
+    aliases {}
+);
+
+/// A failed order mutation.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct OrderUserError {
+    /// Path to the input field that caused the error.
+    pub field: Option<Vec<String>>,
+    /// The error message.
+    pub message: String,
+    /// The error code.
+    pub code: Option<OrderErrorCode>,
+}
+
+impl UserErrorType for OrderUserError {
+    fn with_code(field: Option<Vec<String>>, message: String, code: &str) -> Self {
+        Self {
+            field,
+            message,
+            code: Some(OrderErrorCode::from_code(code)),
+        }
+    }
+}
+
 /// A failed cart mutation.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct CartUserError {

@@ -6,8 +6,8 @@ use shop_kernel::{Actor, Error, ErrorKind};
 use crate::{
     ctx,
     error::{
-        ArgPaths, CartUserError, CheckoutUserError, CustomerUserError, GqlResult, Outcome,
-        UserErrorType, outcome,
+        ArgPaths, CartUserError, CheckoutUserError, CustomerUserError, GqlResult, OrderUserError,
+        Outcome, UserErrorType, outcome,
     },
     gid::{self, GidType},
     scalars::DateTime,
@@ -214,6 +214,15 @@ pub struct CartCheckoutPayload {
     pub order: Option<Order>,
     /// Why the checkout failed.
     pub user_errors: Vec<CheckoutUserError>,
+}
+
+/// Result of `orderCancel`.
+#[derive(SimpleObject)]
+pub struct OrderCancelPayload {
+    /// The order, CANCELLED (its refund and restock are under way or done: see `financialStatus`).
+    pub order: Option<Order>,
+    /// Why the order could not be cancelled.
+    pub user_errors: Vec<OrderUserError>,
 }
 
 /// Result of `customerCreate`.
@@ -711,6 +720,47 @@ impl Mutation {
                 Outcome::User(e) => CartCheckoutPayload {
                     order: None,
                     user_errors: vec![CheckoutUserError::from_service(&e, paths)],
+                },
+            },
+        )
+    }
+
+    /// Cancels one of the signed-in customer's paid, unfulfilled orders: the payment is refunded in full and the
+    /// stock goes back on hand. Idempotent.
+    async fn order_cancel(
+        &self,
+        ctx: &Context<'_>,
+        order_id: ID,
+        reason: Option<String>,
+    ) -> GqlResult<OrderCancelPayload> {
+        let paths = ArgPaths {
+            args: &["orderId", "reason"],
+            default_arg: None,
+        };
+        let mut errors: Vec<OrderUserError> = Vec::new();
+        let Some(id) = input_id(GidType::Order, &order_id, path(["orderId"]), &mut errors) else {
+            return Ok(OrderCancelPayload {
+                order: None,
+                user_errors: errors,
+            });
+        };
+        let clients = ctx::clients(ctx)?;
+        let req = worder::CancelOrderRequest {
+            order_id: id.into(),
+            reason: reason.map(Into::into),
+        };
+        Ok(
+            match outcome(shop_rpc::call(
+                "order",
+                clients.order.cancel_order(req).await,
+            ))? {
+                Outcome::Ok(resp) => OrderCancelPayload {
+                    order: Some(Order(resp.order)),
+                    user_errors: vec![],
+                },
+                Outcome::User(e) => OrderCancelPayload {
+                    order: None,
+                    user_errors: vec![OrderUserError::from_service(&e, paths)],
                 },
             },
         )

@@ -193,6 +193,12 @@ impl i::InventoryService for Inventory {
     ) -> ServerResult<i::CommitResponse, i::InventoryServiceCommitException> {
         reply(unused())
     }
+    async fn return_stock(
+        &self,
+        _: i::ReturnStockRequest,
+    ) -> ServerResult<i::ReturnStockResponse, i::InventoryServiceReturnStockException> {
+        reply(unused())
+    }
     async fn adjust_stock(
         &self,
         _: i::AdjustStockRequest,

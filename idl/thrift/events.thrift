@@ -64,12 +64,14 @@ struct StockAdjusted { 1: required string variant_id, 2: required i64 delta, 3: 
 struct StockReserved { 1: required string variant_id, 2: required string reservation_id, 3: required i64 quantity, 4: optional i64 expires_at_ms }
 struct ReservationReleased { 1: required string variant_id, 2: required string reservation_id, 3: required i64 quantity, 4: required string reason }
 struct ReservationCommitted { 1: required string variant_id, 2: required string reservation_id, 3: required i64 quantity }
+struct ReservationReturned { 1: required string variant_id, 2: required string reservation_id, 3: required i64 quantity, 4: required string reason }
 
 union InventoryEvent {
     1: StockAdjusted adjusted,
     2: StockReserved reserved,
     3: ReservationReleased released,
     4: ReservationCommitted committed,
+    5: ReservationReturned returned,
 }
 
 // ---- order (topic shop.order.v1) ----
@@ -106,6 +108,11 @@ struct OrderPlaced {
     4: required common.Money total,
 }
 struct OrderFailed { 1: required string code, 2: required string message }
+/// order.cancelled.v1: a paid order was cancelled; the refund and the restock follow.
+struct OrderCancelled { 1: required string reason }
+struct OrderPaymentRefunded { 1: required string authorization_id }
+struct OrderStockReturned { 1: required string reservation_id }
+struct OrderFulfilled { 1: optional string note }
 
 union OrderEvent {
     1: OrderCreated created,
@@ -114,6 +121,10 @@ union OrderEvent {
     4: OrderPaymentCaptured payment_captured,
     5: OrderPlaced placed,
     6: OrderFailed failed,
+    7: OrderCancelled cancelled,
+    8: OrderPaymentRefunded payment_refunded,
+    9: OrderStockReturned stock_returned,
+    10: OrderFulfilled fulfilled,
 }
 
 // ---- user (topic shop.user.v1) ----

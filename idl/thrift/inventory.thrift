@@ -18,6 +18,8 @@ enum ReservationState {
     ACTIVE = 1,
     COMMITTED = 2,
     RELEASED = 3,
+    /// Committed, then put back on hand (e.g. the order was cancelled).
+    RETURNED = 4,
 }
 
 struct Reservation {
@@ -47,6 +49,10 @@ struct ReleaseResponse { 1: required Reservation reservation }
 struct CommitRequest { 1: required string reservation_id }
 struct CommitResponse { 1: required Reservation reservation }
 
+/// Puts a committed reservation's stock back on hand (idempotent).
+struct ReturnStockRequest { 1: required string reservation_id, 2: required string reason }
+struct ReturnStockResponse { 1: required Reservation reservation }
+
 enum AdjustmentKind {
     RECEIVE = 1,
     SET = 2,
@@ -67,5 +73,6 @@ service InventoryService {
     ReserveResponse reserve(1: ReserveRequest req) throws (1: common.ShopError err),
     ReleaseResponse release(1: ReleaseRequest req) throws (1: common.ShopError err),
     CommitResponse commit(1: CommitRequest req) throws (1: common.ShopError err),
+    ReturnStockResponse return_stock(1: ReturnStockRequest req) throws (1: common.ShopError err),
     AdjustStockResponse adjust_stock(1: AdjustStockRequest req) throws (1: common.ShopError err),
 }

@@ -87,8 +87,19 @@ struct ListOrdersResponse {
     3: required common.PageInfo page_info,
 }
 
+/// Cancels a paid, unfulfilled order: the payment is refunded and the stock put back (the owning customer or
+/// an internal caller; idempotent).
+struct CancelOrderRequest { 1: required string order_id, 2: optional string reason }
+struct CancelOrderResponse { 1: required Order order }
+
+/// Marks a paid order fulfilled (internal callers only).
+struct FulfillOrderRequest { 1: required string order_id }
+struct FulfillOrderResponse { 1: required Order order }
+
 service OrderService {
     CheckoutResponse checkout(1: CheckoutRequest req) throws (1: common.ShopError err),
     GetOrdersResponse get_orders(1: GetOrdersRequest req) throws (1: common.ShopError err),
     ListOrdersResponse list_orders(1: ListOrdersRequest req) throws (1: common.ShopError err),
+    CancelOrderResponse cancel_order(1: CancelOrderRequest req) throws (1: common.ShopError err),
+    FulfillOrderResponse fulfill_order(1: FulfillOrderRequest req) throws (1: common.ShopError err),
 }

@@ -489,6 +489,25 @@ impl<S: EventLog> App<S> {
         .await
     }
 
+    /// Puts a committed reservation's stock back on hand (system callers only). Idempotent.
+    pub async fn return_stock(
+        &self,
+        actor: &Actor,
+        reservation_id: &str,
+        reason: &str,
+    ) -> Result<Reservation> {
+        validate::reason(reason)?;
+        self.transition(
+            actor,
+            reservation_id,
+            Command::Return {
+                reservation_id: reservation_id.to_string(),
+                reason: reason.to_string(),
+            },
+        )
+        .await
+    }
+
     /// Releases every reservation whose hold lapsed by `now_ms` without being committed or released; returns
     /// how many were released. Idempotent; a reservation that fails to expire is retried on the next call.
     pub async fn expire_due(&self, now_ms: i64) -> usize {

@@ -15,6 +15,7 @@ pub fn event_type(e: &InventoryEvent) -> &'static str {
         InventoryEvent::Reserved { .. } => "inventory.reserved.v1",
         InventoryEvent::Released { .. } => "inventory.released.v1",
         InventoryEvent::Committed { .. } => "inventory.committed.v1",
+        InventoryEvent::Returned { .. } => "inventory.returned.v1",
     }
 }
 
@@ -62,6 +63,17 @@ fn to_wire(e: &InventoryEvent) -> wire::InventoryEvent {
             reservation_id: reservation_id.into(),
             quantity,
         }),
+        InventoryEvent::Returned {
+            variant_id,
+            reservation_id,
+            quantity,
+            reason,
+        } => wire::InventoryEvent::Returned(wire::ReservationReturned {
+            variant_id: variant_id.into(),
+            reservation_id: reservation_id.into(),
+            quantity,
+            reason: reason.into(),
+        }),
     }
 }
 
@@ -90,6 +102,12 @@ fn from_wire(e: wire::InventoryEvent) -> Result<InventoryEvent, Error> {
             variant_id: c.variant_id.to_string(),
             reservation_id: c.reservation_id.to_string(),
             quantity: c.quantity,
+        },
+        wire::InventoryEvent::Returned(r) => InventoryEvent::Returned {
+            variant_id: r.variant_id.to_string(),
+            reservation_id: r.reservation_id.to_string(),
+            quantity: r.quantity,
+            reason: r.reason.to_string(),
         },
     })
 }
@@ -147,6 +165,12 @@ mod tests {
                 variant_id: "v".into(),
                 reservation_id: "r".into(),
                 quantity: 2,
+            },
+            InventoryEvent::Returned {
+                variant_id: "v".into(),
+                reservation_id: "r".into(),
+                quantity: 2,
+                reason: "cancelled".into(),
             },
         ];
         for e in evs {

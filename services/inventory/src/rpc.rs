@@ -47,6 +47,7 @@ fn reservation_to_wire(r: Reservation) -> t::Reservation {
             ReservationState::Active => t::ReservationState::ACTIVE,
             ReservationState::Committed => t::ReservationState::COMMITTED,
             ReservationState::Released => t::ReservationState::RELEASED,
+            ReservationState::Returned => t::ReservationState::RETURNED,
         },
         expires_at_ms: r.expires_at_ms,
     }
@@ -125,6 +126,21 @@ impl<S: EventLog> t::InventoryService for InventoryRpc<S> {
                 .commit(&actor, &req.reservation_id)
                 .await
                 .map(|r| t::CommitResponse {
+                    reservation: reservation_to_wire(r),
+                }),
+        )
+    }
+
+    async fn return_stock(
+        &self,
+        req: t::ReturnStockRequest,
+    ) -> ServerResult<t::ReturnStockResponse, t::InventoryServiceReturnStockException> {
+        let actor = current_actor();
+        reply(
+            self.app
+                .return_stock(&actor, &req.reservation_id, &req.reason)
+                .await
+                .map(|r| t::ReturnStockResponse {
                     reservation: reservation_to_wire(r),
                 }),
         )

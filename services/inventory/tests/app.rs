@@ -410,3 +410,51 @@ async fn reservation_ttl_is_validated() {
         "nothing written"
     );
 }
+
+#[tokio::test]
+async fn committed_stock_can_be_returned_once() {
+    let (app, _) = app_with_stock(&[("a", 10), ("b", 5)]).await;
+    app.reserve(&system(), "r1", lines(&[("a", 3), ("b", 2)]), None)
+        .await
+        .unwrap();
+    // Only committed stock can go back.
+    assert_eq!(
+        app.return_stock(&system(), "r1", "cancelled")
+            .await
+            .unwrap_err()
+            .code,
+        "RESERVATION_NOT_COMMITTED"
+    );
+    app.commit(&system(), "r1").await.unwrap();
+    let r = app
+        .return_stock(&system(), "r1", "cancelled")
+        .await
+        .unwrap();
+    assert_eq!(r.state, ReservationState::Returned);
+    let again = app
+        .return_stock(&system(), "r1", "cancelled")
+        .await
+        .unwrap();
+    assert_eq!(again.state, ReservationState::Returned, "idempotent");
+    let levels = app.get_stock(&["a".into(), "b".into()]).await.unwrap();
+    assert_eq!((levels[0].on_hand, levels[0].reserved), (10, 0));
+    assert_eq!((levels[1].on_hand, levels[1].reserved), (5, 0));
+    assert_eq!(
+        app.return_stock(&system(), "nope", "cancelled")
+            .await
+            .unwrap_err()
+            .code,
+        "RESERVATION_NOT_FOUND"
+    );
+    let customer = Actor {
+        customer_id: Some("c".into()),
+        system: false,
+    };
+    assert_eq!(
+        app.return_stock(&customer, "r1", "x")
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::PermissionDenied
+    );
+}

@@ -22,7 +22,7 @@ use shop_store::EventStore;
 use tokio::sync::Notify;
 
 use crate::{
-    domain::{self, Command, Line, Order, payment},
+    domain::{self, Command, Line, Order, Status, payment},
     payments::{PaymentError, PaymentProvider},
     store::OrderRepo,
 };
@@ -69,6 +69,12 @@ pub trait Peers: Send + Sync + 'static {
         reason: &str,
     ) -> impl Future<Output = Result<()>> + Send;
     fn commit(&self, reservation_id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Puts a committed reservation's stock back on hand (idempotent).
+    fn return_stock(
+        &self,
+        reservation_id: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// A checkout request, as received.
@@ -329,7 +335,7 @@ impl<S: EventStore + Clone, P: Peers, Y: PaymentProvider> OrderApp<S, P, Y> {
         let Some(mut order) = self.repo.load(order_id).await? else {
             return Ok(());
         };
-        while !order.status.is_settled() {
+        while order.needs_work() {
             order = match self.advance(order).await? {
                 Step::Next(o) => *o,
                 Step::Retry(e) => return Err(e),
@@ -338,8 +344,11 @@ impl<S: EventStore + Clone, P: Peers, Y: PaymentProvider> OrderApp<S, P, Y> {
         Ok(())
     }
 
-    /// Performs the next saga step of a pending order.
+    /// Performs the next saga step of an order that needs work.
     async fn advance(&self, order: Order) -> Result<Step> {
+        if order.status == Status::Cancelled {
+            return self.finish_cancellation(order).await;
+        }
         if order.reservation_id.is_none() {
             return self.reserve_stock(order).await;
         }
@@ -523,6 +532,103 @@ impl<S: EventStore + Clone, P: Peers, Y: PaymentProvider> OrderApp<S, P, Y> {
             Ok(o) => Ok(Step::Next(Box::new(o))),
             Err(e) => Ok(Step::Retry(e)),
         }
+    }
+
+    /// Refunds and restocks a cancelled order, one recorded step at a time.
+    async fn finish_cancellation(&self, order: Order) -> Result<Step> {
+        if order.financial_status == domain::FinancialStatus::Paid {
+            let Some(auth) = order.authorization_id.clone() else {
+                return Err(Error::internal("paid order without authorization id"));
+            };
+            return match self.payments.refund(&auth).await {
+                Ok(()) => self.record(order, Command::RecordRefund).await,
+                Err(e) => Ok(Step::Retry(Error::unavailable(
+                    "PAYMENT_UNAVAILABLE",
+                    format!("the refund failed: {e:?}"),
+                ))),
+            };
+        }
+        let Some(reservation) = order.reservation_id.clone() else {
+            return Err(Error::internal("cancelled order without reservation"));
+        };
+        match self
+            .peers
+            .return_stock(&reservation, "order cancelled")
+            .await
+        {
+            Ok(()) => self.record(order, Command::RecordStockReturn).await,
+            Err(e) if is_transient(&e) => Ok(Step::Retry(e)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// An order the caller may change: the owning customer, or an internal caller. Others get NOT_FOUND.
+    async fn owned_order(&self, actor: &Actor, order_id: &str) -> Result<Order> {
+        let not_found =
+            || Error::not_found("ORDER_NOT_FOUND", "order not found").with_field(["orderId"]);
+        if !ids::is_valid_token(order_id) {
+            return Err(not_found());
+        }
+        let order = self.repo.load(order_id).await?.ok_or_else(not_found)?;
+        let owner = order.customer_id.as_deref();
+        let allowed = actor.system || (owner.is_some() && actor.customer_id.as_deref() == owner);
+        if allowed { Ok(order) } else { Err(not_found()) }
+    }
+
+    /// Cancels a paid, unfulfilled order: refund and restock follow (now, or by the processor after a crash).
+    /// Idempotent. `reason` is free text (at most 500 characters).
+    pub async fn cancel(
+        &self,
+        actor: &Actor,
+        order_id: &str,
+        reason: Option<&str>,
+    ) -> Result<Order> {
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        if reason.is_some_and(|r| r.chars().count() > 500 || r.chars().any(char::is_control)) {
+            return Err(Error::invalid(
+                "INVALID_REASON",
+                "reason must be at most 500 printable characters",
+            )
+            .with_field(["reason"]));
+        }
+        let order = self.owned_order(actor, order_id).await?;
+        let evs = domain::decide(
+            &order,
+            Command::Cancel {
+                reason: reason.unwrap_or("cancelled by request").to_string(),
+            },
+        )?;
+        if !evs.is_empty() {
+            self.repo
+                .append(Some(&order), evs, shop_kernel::now_ms())
+                .await?;
+        }
+        // Finish now when possible; a failure here is finished by the processor.
+        if let Err(e) = self.drive(order_id).await {
+            tracing::warn!(order = %order_id, error = %e, "cancellation will be finished later");
+        }
+        self.repo
+            .load(order_id)
+            .await?
+            .ok_or_else(|| Error::internal("order vanished"))
+    }
+
+    /// Marks a paid order fulfilled (internal callers only). Idempotent.
+    pub async fn fulfill(&self, actor: &Actor, order_id: &str) -> Result<Order> {
+        if !actor.system {
+            return Err(Error::permission_denied(
+                "CALLER_NOT_ALLOWED",
+                "only internal callers may fulfil orders",
+            ));
+        }
+        let order = self.owned_order(actor, order_id).await?;
+        let evs = domain::decide(&order, Command::Fulfill)?;
+        if evs.is_empty() {
+            return Ok(order);
+        }
+        self.repo
+            .append(Some(&order), evs, shop_kernel::now_ms())
+            .await
     }
 
     /// Orders by id that the caller may see, in request order (others omitted).

@@ -10,6 +10,8 @@ pub const TOPIC: &str = "shop.order.v1";
 /// The type of the event that records a checkout request (an order's first event); the order processor
 /// runs the saga when it sees one.
 pub const CHECKOUT_REQUESTED: &str = "order.checkout_requested.v1";
+/// The type of the event that records a cancellation; the processor finishes its refund and restock.
+pub const CANCELLED: &str = "order.cancelled.v1";
 
 fn money_to_wire(m: &Money) -> common::Money {
     common::Money {
@@ -117,6 +119,28 @@ pub fn encode(event: &Event, order: Option<&crate::domain::Order>, now_ms: i64) 
                 message: message.clone().into(),
             }),
         ),
+        Event::Cancelled { reason } => (
+            CANCELLED,
+            wire::OrderEvent::Cancelled(wire::OrderCancelled {
+                reason: reason.clone().into(),
+            }),
+        ),
+        Event::PaymentRefunded { authorization_id } => (
+            "order.payment_refunded.v1",
+            wire::OrderEvent::PaymentRefunded(wire::OrderPaymentRefunded {
+                authorization_id: authorization_id.clone().into(),
+            }),
+        ),
+        Event::StockReturned { reservation_id } => (
+            "order.stock_returned.v1",
+            wire::OrderEvent::StockReturned(wire::OrderStockReturned {
+                reservation_id: reservation_id.clone().into(),
+            }),
+        ),
+        Event::Fulfilled => (
+            "order.fulfilled.v1",
+            wire::OrderEvent::Fulfilled(wire::OrderFulfilled { note: None }),
+        ),
     };
     NewEvent {
         event_id: shop_kernel::ids::new_id(),
@@ -165,5 +189,15 @@ pub fn decode(payload: &pilota::Bytes) -> Result<Event, Error> {
             code: f.code.to_string(),
             message: f.message.to_string(),
         },
+        wire::OrderEvent::Cancelled(c) => Event::Cancelled {
+            reason: c.reason.to_string(),
+        },
+        wire::OrderEvent::PaymentRefunded(r) => Event::PaymentRefunded {
+            authorization_id: r.authorization_id.to_string(),
+        },
+        wire::OrderEvent::StockReturned(r) => Event::StockReturned {
+            reservation_id: r.reservation_id.to_string(),
+        },
+        wire::OrderEvent::Fulfilled(_) => Event::Fulfilled,
     })
 }

@@ -63,7 +63,8 @@ async fn serve<S: EventStore + Clone>(
             move |d: shop_bus::Delivery| {
                 let app = app.clone();
                 async move {
-                    if d.message.event_type != events::CHECKOUT_REQUESTED {
+                    let kind = d.message.event_type.as_str();
+                    if kind != events::CHECKOUT_REQUESTED && kind != events::CANCELLED {
                         return Ok(());
                     }
                     match d.message.key.strip_prefix("order-") {

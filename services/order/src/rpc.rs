@@ -126,6 +126,30 @@ impl<S: EventStore + Clone, P: Peers, Y: PaymentProvider> wire::OrderService for
         reply(result.map(|order| wire::CheckoutResponse { order }))
     }
 
+    async fn cancel_order(
+        &self,
+        req: wire::CancelOrderRequest,
+    ) -> ServerResult<wire::CancelOrderResponse, wire::OrderServiceCancelOrderException> {
+        let result = self
+            .app
+            .cancel(&current_actor(), &req.order_id, req.reason.as_deref())
+            .await
+            .and_then(|o| order_to_wire(&o));
+        reply(result.map(|order| wire::CancelOrderResponse { order }))
+    }
+
+    async fn fulfill_order(
+        &self,
+        req: wire::FulfillOrderRequest,
+    ) -> ServerResult<wire::FulfillOrderResponse, wire::OrderServiceFulfillOrderException> {
+        let result = self
+            .app
+            .fulfill(&current_actor(), &req.order_id)
+            .await
+            .and_then(|o| order_to_wire(&o));
+        reply(result.map(|order| wire::FulfillOrderResponse { order }))
+    }
+
     async fn get_orders(
         &self,
         req: wire::GetOrdersRequest,
@@ -268,6 +292,16 @@ impl Peers for ThriftPeers {
             reservation_id: reservation_id.to_string().into(),
         };
         as_system(async { call("inventory", self.inventory.commit(req).await) })
+            .await
+            .map(|_| ())
+    }
+
+    async fn return_stock(&self, reservation_id: &str, reason: &str) -> Result<()> {
+        let req = inv_wire::ReturnStockRequest {
+            reservation_id: reservation_id.to_string().into(),
+            reason: reason.to_string().into(),
+        };
+        as_system(async { call("inventory", self.inventory.return_stock(req).await) })
             .await
             .map(|_| ())
     }

@@ -18,6 +18,8 @@ pub enum ReservationState {
     Committed,
     /// Stock returned to available.
     Released,
+    /// Committed, then put back on hand (a cancelled order).
+    Returned,
 }
 
 /// How an adjustment changes on-hand stock.
@@ -102,6 +104,12 @@ pub enum InventoryEvent {
         reservation_id: String,
         quantity: i64,
     },
+    Returned {
+        variant_id: String,
+        reservation_id: String,
+        quantity: i64,
+        reason: String,
+    },
 }
 
 /// A command against one variant's stock. Inputs are assumed validated (see [`super::validate`]).
@@ -128,6 +136,11 @@ pub enum Command {
     },
     Commit {
         reservation_id: String,
+    },
+    /// Puts a committed reservation's stock back on hand.
+    Return {
+        reservation_id: String,
+        reason: String,
     },
 }
 
@@ -263,10 +276,12 @@ pub fn decide(
                 .ok_or_else(|| not_found(reservation_id))?;
             match line.state {
                 ReservationState::Released => Ok(vec![]),
-                ReservationState::Committed => Err(Error::precondition(
-                    "RESERVATION_COMMITTED",
-                    format!("reservation {reservation_id} is already committed"),
-                )),
+                ReservationState::Committed | ReservationState::Returned => {
+                    Err(Error::precondition(
+                        "RESERVATION_COMMITTED",
+                        format!("reservation {reservation_id} is already committed"),
+                    ))
+                }
                 ReservationState::Active => Ok(vec![InventoryEvent::Released {
                     variant_id: variant_id.to_string(),
                     reservation_id: reservation_id.clone(),
@@ -281,7 +296,7 @@ pub fn decide(
                 .get(reservation_id)
                 .ok_or_else(|| not_found(reservation_id))?;
             match line.state {
-                ReservationState::Committed => Ok(vec![]),
+                ReservationState::Committed | ReservationState::Returned => Ok(vec![]),
                 ReservationState::Released => Err(Error::precondition(
                     "RESERVATION_RELEASED",
                     format!("reservation {reservation_id} was released"),
@@ -291,6 +306,28 @@ pub fn decide(
                     reservation_id: reservation_id.clone(),
                     quantity: line.quantity,
                 }]),
+            }
+        }
+        Command::Return {
+            reservation_id,
+            reason,
+        } => {
+            let line = item
+                .reservations
+                .get(reservation_id)
+                .ok_or_else(|| not_found(reservation_id))?;
+            match line.state {
+                ReservationState::Returned => Ok(vec![]),
+                ReservationState::Committed => Ok(vec![InventoryEvent::Returned {
+                    variant_id: variant_id.to_string(),
+                    reservation_id: reservation_id.clone(),
+                    quantity: line.quantity,
+                    reason: reason.clone(),
+                }]),
+                ReservationState::Active | ReservationState::Released => Err(Error::precondition(
+                    "RESERVATION_NOT_COMMITTED",
+                    format!("reservation {reservation_id} was never committed"),
+                )),
             }
         }
     }
@@ -337,6 +374,16 @@ pub fn apply(item: &mut Item, event: &InventoryEvent) {
             item.on_hand = item.on_hand.saturating_sub(*quantity);
             if let Some(l) = item.reservations.get_mut(reservation_id) {
                 l.state = ReservationState::Committed;
+            }
+        }
+        InventoryEvent::Returned {
+            reservation_id,
+            quantity,
+            ..
+        } => {
+            item.on_hand = item.on_hand.saturating_add(*quantity);
+            if let Some(l) = item.reservations.get_mut(reservation_id) {
+                l.state = ReservationState::Returned;
             }
         }
     }
@@ -585,7 +632,12 @@ mod tests {
                 reservation_id: r,
                 reason: "r".into()
             }),
-            id.prop_map(|r| Command::Commit { reservation_id: r }),
+            id.clone()
+                .prop_map(|r| Command::Commit { reservation_id: r }),
+            id.prop_map(|r| Command::Return {
+                reservation_id: r,
+                reason: "cancelled".into()
+            }),
         ]
     }
 

@@ -98,6 +98,16 @@ pub enum Event {
         code: String,
         message: String,
     },
+    Cancelled {
+        reason: String,
+    },
+    PaymentRefunded {
+        authorization_id: String,
+    },
+    StockReturned {
+        reservation_id: String,
+    },
+    Fulfilled,
 }
 
 /// A status change with its time.
@@ -129,10 +139,24 @@ pub struct Order {
     pub processed_at_ms: Option<i64>,
     pub history: Vec<StatusChange>,
     pub failure: Option<(String, String)>,
+    /// A cancelled order's stock went back on hand.
+    pub stock_returned: bool,
     pub version: u64,
 }
 
 impl Order {
+    /// Does the saga still have work to do (a pending checkout, or a cancellation not yet refunded/restocked)?
+    pub fn needs_work(&self) -> bool {
+        match self.status {
+            Status::Pending => true,
+            Status::Cancelled => {
+                self.financial_status == FinancialStatus::Paid
+                    || (self.reservation_id.is_some() && !self.stock_returned)
+            }
+            _ => false,
+        }
+    }
+
     /// Σ line totals.
     pub fn subtotal(&self) -> Result<Money> {
         self.lines
@@ -202,6 +226,7 @@ pub fn apply(state: Option<Order>, event: &Event, at_ms: i64) -> Option<Order> {
                 reason: None,
             }],
             failure: None,
+            stock_returned: false,
             version: 1,
         });
     }
@@ -245,6 +270,24 @@ pub fn apply(state: Option<Order>, event: &Event, at_ms: i64) -> Option<Order> {
                 reason: Some(code.clone()),
             });
         }
+        Event::Cancelled { reason } => {
+            o.status = Status::Cancelled;
+            o.history.push(StatusChange {
+                status: Status::Cancelled,
+                at_ms,
+                reason: Some(reason.clone()),
+            });
+        }
+        Event::PaymentRefunded { .. } => o.financial_status = FinancialStatus::Refunded,
+        Event::StockReturned { .. } => o.stock_returned = true,
+        Event::Fulfilled => {
+            o.status = Status::Fulfilled;
+            o.history.push(StatusChange {
+                status: Status::Fulfilled,
+                at_ms,
+                reason: None,
+            });
+        }
     }
     Some(o)
 }
@@ -265,6 +308,14 @@ pub enum Command {
         code: String,
         message: String,
     },
+    /// Cancels a paid, unfulfilled order (idempotent).
+    Cancel {
+        reason: String,
+    },
+    RecordRefund,
+    RecordStockReturn,
+    /// Marks a paid order fulfilled (idempotent).
+    Fulfill,
 }
 
 /// Decides the events for `cmd` on `order`, or refuses an illegal step.
@@ -275,6 +326,54 @@ pub fn decide(order: &Order, cmd: Command) -> Result<Vec<Event>> {
             format!("order {} cannot {what} in its current state", order.id),
         )
     };
+    match &cmd {
+        Command::Cancel { reason } => {
+            return match order.status {
+                Status::Cancelled => Ok(vec![]),
+                Status::Paid => Ok(vec![Event::Cancelled {
+                    reason: reason.clone(),
+                }]),
+                Status::Fulfilled => Err(Error::precondition(
+                    "ORDER_ALREADY_FULFILLED",
+                    "a fulfilled order cannot be cancelled",
+                )),
+                Status::Pending | Status::Failed => Err(Error::precondition(
+                    "ORDER_NOT_CANCELLABLE",
+                    "only a paid order can be cancelled",
+                )),
+            };
+        }
+        Command::RecordRefund => {
+            let Some(authorization_id) = order.authorization_id.clone() else {
+                return Err(illegal("be refunded"));
+            };
+            if order.status != Status::Cancelled || order.financial_status != FinancialStatus::Paid
+            {
+                return Err(illegal("be refunded"));
+            }
+            return Ok(vec![Event::PaymentRefunded { authorization_id }]);
+        }
+        Command::RecordStockReturn => {
+            let Some(reservation_id) = order.reservation_id.clone() else {
+                return Err(illegal("return stock"));
+            };
+            if order.status != Status::Cancelled || order.stock_returned {
+                return Err(illegal("return stock"));
+            }
+            return Ok(vec![Event::StockReturned { reservation_id }]);
+        }
+        Command::Fulfill => {
+            return match order.status {
+                Status::Fulfilled => Ok(vec![]),
+                Status::Paid => Ok(vec![Event::Fulfilled]),
+                _ => Err(Error::precondition(
+                    "ORDER_NOT_FULFILLABLE",
+                    "only a paid order can be fulfilled",
+                )),
+            };
+        }
+        _ => {}
+    }
     if order.status != Status::Pending {
         return Err(illegal("change"));
     }
@@ -317,6 +416,10 @@ pub fn decide(order: &Order, cmd: Command) -> Result<Vec<Event>> {
             }])
         }
         Command::Fail { code, message } => Ok(vec![Event::Failed { code, message }]),
+        Command::Cancel { .. }
+        | Command::RecordRefund
+        | Command::RecordStockReturn
+        | Command::Fulfill => unreachable!("handled above"),
     }
 }
 
@@ -434,6 +537,12 @@ mod tests {
                 code: "CARD_DECLINED".into(),
                 message: "m".into()
             }),
+            Just(Command::Cancel {
+                reason: "changed my mind".into()
+            }),
+            Just(Command::RecordRefund),
+            Just(Command::RecordStockReturn),
+            Just(Command::Fulfill),
         ]
     }
 
@@ -449,8 +558,12 @@ mod tests {
             for w in o.history.windows(2) {
                 prop_assert!(w[0].status.can_become(w[1].status));
             }
-            if o.status == Status::Paid {
+            if o.status == Status::Paid || o.status == Status::Fulfilled {
                 prop_assert_eq!(o.financial_status, FinancialStatus::Paid);
+            }
+            // Money and stock only go back for a cancelled order.
+            if o.financial_status == FinancialStatus::Refunded || o.stock_returned {
+                prop_assert!(matches!(o.status, Status::Cancelled | Status::Failed));
             }
         }
     }
