@@ -23,6 +23,43 @@ pub struct Config {
     pub client: ClientConfig,
     pub demo: DemoConfig,
     pub kafka: KafkaConfig,
+    pub cart: CartConfig,
+    pub checkout: CheckoutConfig,
+}
+
+/// The cart service.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CartConfig {
+    /// How many live carts stay in memory (LRU).
+    pub cache_capacity: usize,
+}
+
+impl Default for CartConfig {
+    fn default() -> Self {
+        Self {
+            cache_capacity: 10_000,
+        }
+    }
+}
+
+/// Checkout behaviour.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckoutConfig {
+    /// How long `cartCheckout` waits for the outcome before answering PENDING (ms, at most 30000).
+    pub wait_ms: u64,
+    /// How long a checkout's stock reservation holds before it lapses (ms, 1 s to 24 h).
+    pub reservation_ttl_ms: u64,
+}
+
+impl Default for CheckoutConfig {
+    fn default() -> Self {
+        Self {
+            wait_ms: 2_000,
+            reservation_ttl_ms: 600_000,
+        }
+    }
 }
 
 /// Storage engine.
@@ -125,6 +162,8 @@ impl Default for Config {
             client: ClientConfig::default(),
             demo: DemoConfig { seed_stock: true },
             kafka: KafkaConfig::default(),
+            cart: CartConfig::default(),
+            checkout: CheckoutConfig::default(),
         }
     }
 }
@@ -215,7 +254,31 @@ impl Config {
         if self.client.connect_timeout_ms == 0 || self.client.rpc_timeout_ms == 0 {
             p.push("client timeouts must be > 0".to_string());
         }
+        if self.cart.cache_capacity == 0 {
+            p.push("cart.cache_capacity must be >= 1".to_string());
+        }
+        if self.checkout.wait_ms > 30_000 {
+            p.push(format!(
+                "checkout.wait_ms must be at most 30000 (got {})",
+                self.checkout.wait_ms
+            ));
+        }
+        if !(1_000..=86_400_000).contains(&self.checkout.reservation_ttl_ms) {
+            p.push(format!(
+                "checkout.reservation_ttl_ms must be between 1000 and 86400000 (got {})",
+                self.checkout.reservation_ttl_ms
+            ));
+        }
         p
+    }
+
+    /// Service behaviour knobs.
+    pub fn tuning(&self) -> shop_rpc::Tuning {
+        shop_rpc::Tuning {
+            cart_cache_capacity: self.cart.cache_capacity,
+            checkout_wait: std::time::Duration::from_millis(self.checkout.wait_ms),
+            reservation_ttl: std::time::Duration::from_millis(self.checkout.reservation_ttl_ms),
+        }
     }
 
     /// Addresses of the services.

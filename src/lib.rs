@@ -179,6 +179,7 @@ impl Shop {
             peers: services,
             client: cfg.client_settings(),
             bus: open_bus(&cfg)?,
+            tuning: cfg.tuning(),
         };
         let mut tasks = Vec::new();
         for (c, listener) in listeners {
@@ -267,6 +268,7 @@ pub async fn serve_component(
         peers: cfg.service_addrs(),
         client: cfg.client_settings(),
         bus: open_bus(&cfg)?,
+        tuning: cfg.tuning(),
     };
     run_service(c, opts, listener, shutdown)
         .await

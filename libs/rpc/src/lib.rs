@@ -264,4 +264,26 @@ pub struct ServiceOptions {
     pub client: ClientSettings,
     /// Where the outbox relay publishes and projections consume.
     pub bus: shop_bus::AnyBus,
+    pub tuning: Tuning,
+}
+
+/// Behaviour knobs of the services (defaults suit the all-in-one shop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// How many live carts the cart service keeps in memory.
+    pub cart_cache_capacity: usize,
+    /// How long `checkout` waits for the saga's outcome before answering PENDING.
+    pub checkout_wait: std::time::Duration,
+    /// How long a checkout's stock reservation holds before it lapses by itself.
+    pub reservation_ttl: std::time::Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            cart_cache_capacity: 10_000,
+            checkout_wait: std::time::Duration::from_secs(2),
+            reservation_ttl: std::time::Duration::from_secs(600),
+        }
+    }
 }

@@ -30,8 +30,6 @@ use crate::{
 
 /// Retries of a write after version conflicts.
 pub const MAX_ATTEMPTS: usize = 5;
-/// Default number of carts kept in memory.
-pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 /// Default page size of `list_carts`.
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
 const STREAM_PREFIX: &str = "cart-";

@@ -40,7 +40,7 @@ pub async fn run(
         event_store.clone(),
         rpc::ThriftCatalog::new(catalog),
         rpc::ThriftStock::new(inventory),
-        app::DEFAULT_CACHE_CAPACITY,
+        opts.tuning.cart_cache_capacity,
         DEFAULT_CURRENCY,
     ));
     let relay = tokio::spawn(shop_bus::relay::run_relay(

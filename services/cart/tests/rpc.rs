@@ -154,6 +154,7 @@ async fn start() -> Env {
         },
         client: ClientSettings::default(),
         bus: shop_bus::AnyBus::Memory(shop_bus::memory::MemoryBus::new()),
+        tuning: shop_rpc::Tuning::default(),
     };
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();

@@ -37,6 +37,7 @@ async fn start(storage: Storage) -> Harness {
         },
         client: ClientSettings::default(),
         bus: AnyBus::Memory(bus.clone()),
+        tuning: shop_rpc::Tuning::default(),
     };
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(shop_catalog::run(opts, listener, shutdown.clone()));

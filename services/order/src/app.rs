@@ -104,9 +104,6 @@ struct OrderSignal {
     settled: Notify,
 }
 
-/// How long `checkout` waits for the outcome by default.
-pub const DEFAULT_CHECKOUT_WAIT: Duration = Duration::from_secs(2);
-
 /// Errors worth retrying later (the saga stays where it is) rather than failing the order.
 fn is_transient(e: &Error) -> bool {
     matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Internal)

@@ -27,6 +27,7 @@ async fn serve<S: EventStore + Clone>(
     shutdown: CancellationToken,
 ) -> Result<(), BoxError> {
     let peers = rpc::ThriftPeers {
+        reservation_ttl: opts.tuning.reservation_ttl,
         cart: shop_rpc::build_client!(
             shop_idl::cart::CartServiceClientBuilder,
             "cart",
@@ -44,7 +45,7 @@ async fn serve<S: EventStore + Clone>(
         store.clone(),
         peers,
         payments::SandboxProvider::new(),
-        app::DEFAULT_CHECKOUT_WAIT,
+        opts.tuning.checkout_wait,
     ));
     let relay = tokio::spawn(shop_bus::relay::run_relay(
         "order",

@@ -195,6 +195,8 @@ impl<S: EventStore + Clone, P: Peers, Y: PaymentProvider> wire::OrderService for
 pub struct ThriftPeers {
     pub cart: cart_wire::CartServiceClient,
     pub inventory: inv_wire::InventoryServiceClient,
+    /// How long a checkout's reservation holds.
+    pub reservation_ttl: std::time::Duration,
 }
 
 impl Peers for ThriftPeers {
@@ -268,9 +270,8 @@ impl Peers for ThriftPeers {
                     quantity: *q,
                 })
                 .collect(),
-            // The inventory's default hold (10 minutes) outlives any checkout; a crashed saga's stock comes
-            // back when it lapses.
-            ttl_ms: None,
+            // Outlives any checkout; a crashed saga's stock comes back when it lapses.
+            ttl_ms: Some(self.reservation_ttl.as_millis().min(i64::MAX as u128) as i64),
         };
         as_system(async { call("inventory", self.inventory.reserve(req).await) })
             .await

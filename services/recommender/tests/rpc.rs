@@ -85,6 +85,7 @@ async fn recommendations_over_thrift() {
             ..Default::default()
         },
         bus: AnyBus::Memory(bus.clone()),
+        tuning: shop_rpc::Tuning::default(),
     };
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(shop_recommender::run(opts, listener, shutdown.clone()));
