@@ -444,3 +444,76 @@ async fn customers_cancel_their_paid_orders() {
     assert_eq!(stock_of(&mut ada, &ids).await, before, "restocked once");
     shop.stop().await;
 }
+
+/// The same checkout sent ten times at once: one order, charged and stocked once; the others are told the key
+/// is in use (or get the first outcome replayed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_retries_with_one_key_make_one_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = Shop::start(config(dir.path())).await.expect("shop starts");
+    let mut c = Client::new(&shop);
+    let landing = c.data(LANDING, json!({})).await;
+    let picked = pick_variants(&landing, 2);
+    let ids: Vec<String> = picked.iter().map(|(id, _)| id.clone()).collect();
+    let before = stock_of(&mut c, &ids).await;
+    let cart = c
+        .data(
+            &cart_create(),
+            json!({ "input": { "lines": [ { "merchandiseId": ids[0], "quantity": 2 } ] } }),
+        )
+        .await;
+    let cart_id = cart["cartCreate"]["cart"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shop_ref = &shop;
+    let attempts = futures::future::join_all((0..10).map(|_| {
+        let cart_id = cart_id.clone();
+        async move {
+            let mut c = Client::new(shop_ref);
+            c.data(
+                CHECKOUT,
+                json!({ "cartId": cart_id, "payment": { "token": "4242424242424242" }, "key": "same" }),
+            )
+            .await["cartCheckout"]
+                .clone()
+        }
+    }))
+    .await;
+    let mut orders = std::collections::HashSet::new();
+    for a in &attempts {
+        match a["order"]["id"].as_str() {
+            Some(id) => {
+                orders.insert(id.to_string());
+            }
+            None => assert_eq!(a["userErrors"][0]["code"], "IDEMPOTENCY_KEY_IN_USE", "{a}"),
+        }
+    }
+    assert!(orders.len() <= 1, "one order for one key: {orders:?}");
+    // Retrying now replays the one outcome.
+    let settled = c
+        .data(
+            CHECKOUT,
+            json!({ "cartId": cart_id, "payment": { "token": "4242424242424242" }, "key": "same" }),
+        )
+        .await;
+    let order_id = settled["cartCheckout"]["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(settled["cartCheckout"]["order"]["status"], "PAID");
+    assert!(orders.is_empty() || orders.contains(&order_id));
+    assert_eq!(
+        stock_of(&mut c, &ids).await[0],
+        before[0] - 2,
+        "stock taken once"
+    );
+    let me = c
+        .data(
+            "query($id: ID!) { order(id: $id) { financialStatus } }",
+            json!({ "id": order_id }),
+        )
+        .await;
+    assert_eq!(me["order"]["financialStatus"], "PAID");
+    shop.stop().await;
+}
