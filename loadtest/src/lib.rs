@@ -1,0 +1,116 @@
+//! `shop-loadtest`: an open-loop load generator for thriftshop's GraphQL API, its scenarios and reports.
+//!
+//! [`schedule::run_open_loop`] sends requests at a constant or Poisson rate and times each from its intended
+//! start; [`world::World`] knows the shop (catalog, customers, carts) and makes the requests of each
+//! [`scenario::Op`]; [`report`] and [`chart`] turn the [`stats`] into text, JSON and SVG.
+pub mod chart;
+pub mod gql;
+pub mod report;
+pub mod scenario;
+pub mod schedule;
+pub mod spawn;
+pub mod stats;
+pub mod world;
+
+use std::sync::Arc;
+
+use report::{CpuSample, Machine, Report, RunInfo, SweepReport, Usage};
+use schedule::{LoadSpec, run_open_loop};
+use serde_json::json;
+use world::{SetupOptions, World};
+
+/// A target that is set up (catalog discovered, customers signed in) and ready for runs.
+pub struct Session {
+    pub world: Arc<World>,
+    setup: SetupOptions,
+    machine: Machine,
+    args: Vec<String>,
+    spawned: bool,
+}
+
+impl Session {
+    /// Sets up against the GraphQL endpoint `url`, with an HTTP pool sized for `max_in_flight` connections.
+    /// `args` are recorded in reports.
+    pub async fn new(
+        url: &str,
+        setup: SetupOptions,
+        max_in_flight: usize,
+        args: Vec<String>,
+    ) -> anyhow::Result<Self> {
+        let gql = gql::Gql::new(url, max_in_flight)?;
+        let world = World::setup(gql, setup.clone()).await?;
+        Ok(Self {
+            world,
+            setup,
+            machine: Machine::detect(),
+            args,
+            spawned: false,
+        })
+    }
+
+    /// Marks the target as a shop spawned in this process (its CPU and memory count in the report's usage).
+    pub fn spawned(mut self) -> Self {
+        self.spawned = true;
+        self
+    }
+
+    /// One run of the scenario at `spec`.
+    pub async fn run(&self, spec: &LoadSpec) -> Report {
+        self.world.reset_facts();
+        // CPU is sampled over the measured window (the runner starts right after this).
+        let (warmup, duration) = (spec.warmup, spec.duration);
+        let usage = tokio::spawn(async move {
+            tokio::time::sleep(warmup).await;
+            let a = CpuSample::read()?;
+            tokio::time::sleep(duration).await;
+            Some(Usage::between(a, CpuSample::read()?))
+        });
+        let picker = self.world.clone();
+        let exec = self.world.clone();
+        let measured = run_open_loop(
+            spec,
+            move |rng| picker.pick(rng),
+            move |job| exec.clone().exec(job),
+        )
+        .await;
+        let s = &self.setup;
+        Report::new(
+            RunInfo {
+                scenario: s.scenario.name(),
+                target: self.world.gql.url(),
+                load: spec,
+                setup: json!({
+                    "customers": self.world.customers.len(),
+                    "login_share": s.login_share,
+                    "lag_sample": s.lag_sample,
+                    "zipf_s": s.zipf_s,
+                    "products": self.world.products.len(),
+                    "spawned_shop": self.spawned,
+                }),
+                machine: &self.machine,
+                args: &self.args,
+                facts: self.world.facts().await,
+                usage: usage.await.ok().flatten(),
+            },
+            &measured,
+        )
+    }
+
+    /// Runs each of `rates` (each with `base`'s warm-up and duration) and finds the highest meeting the SLO.
+    pub async fn sweep(&self, base: &LoadSpec, rates: &[f64], slo_p99_ms: f64) -> SweepReport {
+        let mut runs = Vec::new();
+        for &rate in rates {
+            let spec = LoadSpec {
+                rate,
+                ..base.clone()
+            };
+            let r = self.run(&spec).await;
+            eprintln!(
+                "sweep: {rate} req/s → achieved {:.1}, p99 {:.2} ms",
+                r.overall.achieved_rps, r.overall.p99_ms
+            );
+            runs.push(r);
+        }
+        SweepReport::new(slo_p99_ms, runs)
+    }
+}

@@ -1,0 +1,252 @@
+//! `loadtest`: drives thriftshop's GraphQL API with an open-loop scenario and reports latency and throughput.
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use shop_loadtest::{
+    Session, chart,
+    scenario::Scenario,
+    schedule::{ArrivalKind, LoadSpec},
+    spawn::SpawnedShop,
+    world::SetupOptions,
+};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "loadtest",
+    version,
+    about = "Open-loop load generator for thriftshop's GraphQL API"
+)]
+struct Cli {
+    /// GraphQL endpoint to load.
+    #[arg(long, default_value = "http://127.0.0.1:8080/graphql")]
+    target: String,
+    /// Start the all-in-one shop in this process (port 0, data in a temporary directory) and load it.
+    #[arg(long, conflicts_with = "target")]
+    spawn: bool,
+    /// Worker threads of the spawned shop's runtime (default: the number of cores).
+    #[arg(long, requires = "spawn")]
+    spawn_threads: Option<usize>,
+    #[arg(long, value_enum, default_value_t = Scenario::ThriftShopMix)]
+    scenario: Scenario,
+    /// Offered rate, requests per second (at most 50000).
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Measured duration, e.g. `30s`, `2m`, `500ms` (a bare number is seconds; at most 600 s).
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    duration: Duration,
+    /// Warm-up before measuring (sent, not recorded).
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    warmup: Duration,
+    #[arg(long, value_enum, default_value_t = ArrivalKind::Constant)]
+    arrival: ArrivalKind,
+    /// Most requests in flight; arrivals beyond it are dropped and counted.
+    #[arg(long, default_value_t = 1000)]
+    max_in_flight: usize,
+    /// Per-request timeout.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    timeout: Duration,
+    /// Customers to sign up and log in during setup (password hashing is slow: keep it small).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(0..=1000))]
+    customers: u16,
+    /// Share of shopper requests made signed in.
+    #[arg(long, default_value_t = 0.5)]
+    login_share: f64,
+    /// Share of signed-in checkouts followed by a projection-lag probe.
+    #[arg(long, default_value_t = 0.1)]
+    lag_sample: f64,
+    /// Zipf exponent of product popularity.
+    #[arg(long, default_value_t = 1.0)]
+    zipf_s: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Run these rates one after another (e.g. `500,1000,2000`) and report the highest meeting the SLO.
+    #[arg(long, value_delimiter = ',')]
+    sweep: Vec<f64>,
+    /// The p99 SLO of a sweep, in milliseconds.
+    #[arg(long, default_value_t = 50.0)]
+    slo_p99_ms: f64,
+    /// Write the JSON report here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the SVG chart here.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Write `report.json`, `report.txt` and the chart (`latency.svg`, or `sweep.svg`) into this directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// `30s`, `1.5s`, `500ms`, `2m`, or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map_or((s, ""), |i| s.split_at(i));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 30s, 500ms, 2m)"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        other => return Err(format!("unknown unit `{other}` (ms, s, m)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+}
+
+fn write(path: &PathBuf, contents: &str) -> anyhow::Result<()> {
+    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+async fn run(cli: Cli, shop: Option<&SpawnedShop>) -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let target = shop.map_or(cli.target.clone(), |s| s.url.clone());
+    let base = LoadSpec {
+        rate: cli.rate,
+        arrival: cli.arrival,
+        warmup: cli.warmup,
+        duration: cli.duration,
+        max_in_flight: cli.max_in_flight,
+        timeout: cli.timeout,
+        seed: cli.seed,
+    };
+    for rate in cli.sweep.iter().copied().chain([cli.rate]) {
+        LoadSpec {
+            rate,
+            ..base.clone()
+        }
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    if !(0.0..=1.0).contains(&cli.login_share) || !(0.0..=1.0).contains(&cli.lag_sample) {
+        bail!("--login-share and --lag-sample are shares in [0, 1]");
+    }
+    let setup = SetupOptions {
+        scenario: cli.scenario,
+        customers: usize::from(cli.customers),
+        login_share: cli.login_share,
+        lag_sample: cli.lag_sample,
+        zipf_s: cli.zipf_s,
+        seed: cli.seed,
+    };
+    eprintln!(
+        "setting up against {target}: discovering the catalog{}…",
+        if cli.scenario.needs_customers() {
+            format!(", signing in {} customers", cli.customers)
+        } else {
+            String::new()
+        }
+    );
+    let mut session = Session::new(&target, setup, cli.max_in_flight, args).await?;
+    if shop.is_some() {
+        session = session.spawned();
+    }
+    if let Some(out) = &cli.out {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    }
+    let (text, json, svg, chart_name) = if cli.sweep.is_empty() {
+        eprintln!(
+            "running {} at {} req/s for {:?} after {:?} warm-up…",
+            cli.scenario.name(),
+            cli.rate,
+            cli.duration,
+            cli.warmup
+        );
+        let r = session.run(&base).await;
+        (
+            r.to_text(),
+            serde_json::to_string_pretty(&r)?,
+            chart::timeline_svg(&r),
+            "latency.svg",
+        )
+    } else {
+        let s = session.sweep(&base, &cli.sweep, cli.slo_p99_ms).await;
+        let mut text = String::new();
+        for r in &s.runs {
+            text.push_str(&r.to_text());
+            text.push('\n');
+        }
+        text.push_str(&s.to_text());
+        (
+            text,
+            serde_json::to_string_pretty(&s)?,
+            chart::sweep_svg(&s),
+            "sweep.svg",
+        )
+    };
+    println!("{text}");
+    if let Some(p) = &cli.json {
+        write(p, &json)?;
+    }
+    if let Some(p) = &cli.svg {
+        write(p, &svg)?;
+    }
+    if let Some(out) = &cli.out {
+        write(&out.join("report.json"), &json)?;
+        write(&out.join("report.txt"), &text)?;
+        write(&out.join(chart_name), &svg)?;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "warning: a debug build; use `cargo run --release -p shop-loadtest` for figures that mean anything"
+        );
+    }
+    if !cli.spawn {
+        return run(cli, None).await;
+    }
+    let threads = cli
+        .spawn_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let shop = SpawnedShop::start(threads).await?;
+    eprintln!("spawned the all-in-one shop at {}", shop.url);
+    let result = run(cli, Some(&shop)).await;
+    shop.stop().await;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("3h").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "loadtest",
+            "--spawn",
+            "--scenario",
+            "flash-sale",
+            "--sweep",
+            "100,200",
+            "--duration",
+            "10s",
+        ])
+        .unwrap();
+        assert_eq!(cli.sweep, [100.0, 200.0]);
+        assert_eq!(cli.scenario, Scenario::FlashSale);
+        assert!(
+            Cli::try_parse_from(["loadtest", "--spawn", "--target", "http://x/graphql"]).is_err()
+        );
+    }
+}
