@@ -26,23 +26,38 @@ fn ids(keys: &[String]) -> Vec<pilota::FastStr> {
         .collect()
 }
 
+/// Fetches `keys` in calls of at most [`MAX_BATCH`] ids (the services' limit), concurrently, and merges the
+/// answers. The DataLoader's `max_batch_size` only decides when a batch is sent, not how large it may grow.
+async fn in_batches<V, F, Fut>(keys: &[String], fetch: F) -> Result<HashMap<String, V>, Error>
+where
+    F: Fn(Vec<pilota::FastStr>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<(String, V)>, Error>>,
+{
+    let parts =
+        futures::future::try_join_all(keys.chunks(MAX_BATCH).map(|c| fetch(ids(c)))).await?;
+    Ok(parts.into_iter().flatten().collect())
+}
+
 impl Loader<String> for ProductLoader {
     type Value = catalog::Product;
     type Error = Error;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
-        let resp = shop_rpc::call(
-            "catalog",
-            self.0
-                .catalog
-                .get_products(catalog::GetProductsRequest { ids: ids(keys) })
-                .await,
-        )?;
-        Ok(resp
-            .products
-            .into_iter()
-            .map(|p| (p.id.to_string(), p))
-            .collect())
+        in_batches(keys, |ids| async move {
+            let resp = shop_rpc::call(
+                "catalog",
+                self.0
+                    .catalog
+                    .get_products(catalog::GetProductsRequest { ids })
+                    .await,
+            )?;
+            Ok(resp
+                .products
+                .into_iter()
+                .map(|p| (p.id.to_string(), p))
+                .collect())
+        })
+        .await
     }
 }
 
@@ -51,18 +66,21 @@ impl Loader<String> for VariantLoader {
     type Error = Error;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
-        let resp = shop_rpc::call(
-            "catalog",
-            self.0
-                .catalog
-                .get_variants(catalog::GetVariantsRequest { ids: ids(keys) })
-                .await,
-        )?;
-        Ok(resp
-            .variants
-            .into_iter()
-            .map(|v| (v.id.to_string(), v))
-            .collect())
+        in_batches(keys, |ids| async move {
+            let resp = shop_rpc::call(
+                "catalog",
+                self.0
+                    .catalog
+                    .get_variants(catalog::GetVariantsRequest { ids })
+                    .await,
+            )?;
+            Ok(resp
+                .variants
+                .into_iter()
+                .map(|v| (v.id.to_string(), v))
+                .collect())
+        })
+        .await
     }
 }
 
@@ -71,18 +89,21 @@ impl Loader<String> for CollectionLoader {
     type Error = Error;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
-        let resp = shop_rpc::call(
-            "catalog",
-            self.0
-                .catalog
-                .get_collections(catalog::GetCollectionsRequest { ids: ids(keys) })
-                .await,
-        )?;
-        Ok(resp
-            .collections
-            .into_iter()
-            .map(|c| (c.id.to_string(), c))
-            .collect())
+        in_batches(keys, |ids| async move {
+            let resp = shop_rpc::call(
+                "catalog",
+                self.0
+                    .catalog
+                    .get_collections(catalog::GetCollectionsRequest { ids })
+                    .await,
+            )?;
+            Ok(resp
+                .collections
+                .into_iter()
+                .map(|c| (c.id.to_string(), c))
+                .collect())
+        })
+        .await
     }
 }
 
@@ -91,20 +112,21 @@ impl Loader<String> for StockLoader {
     type Error = Error;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
-        let resp = shop_rpc::call(
-            "inventory",
-            self.0
-                .inventory
-                .get_stock(inventory::GetStockRequest {
-                    variant_ids: ids(keys),
-                })
-                .await,
-        )?;
-        Ok(resp
-            .levels
-            .into_iter()
-            .map(|l| (l.variant_id.to_string(), l))
-            .collect())
+        in_batches(keys, |variant_ids| async move {
+            let resp = shop_rpc::call(
+                "inventory",
+                self.0
+                    .inventory
+                    .get_stock(inventory::GetStockRequest { variant_ids })
+                    .await,
+            )?;
+            Ok(resp
+                .levels
+                .into_iter()
+                .map(|l| (l.variant_id.to_string(), l))
+                .collect())
+        })
+        .await
     }
 }
 
@@ -131,5 +153,26 @@ impl Loaders {
             collections: mk(CollectionLoader(clients.clone())),
             stock: mk(StockLoader(clients)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn large_loads_are_split_into_service_sized_calls() {
+        let keys: Vec<String> = (0..600).map(|i| format!("k{i}")).collect();
+        let sizes = Mutex::new(Vec::new());
+        let got = in_batches(&keys, |ids| {
+            sizes.lock().unwrap().push(ids.len());
+            async move { Ok(ids.into_iter().map(|id| (id.to_string(), ())).collect()) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(got.len(), 600);
+        assert_eq!(*sizes.lock().unwrap(), vec![250, 250, 100]);
     }
 }
