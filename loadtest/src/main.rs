@@ -27,6 +27,9 @@ struct Cli {
     /// Worker threads of the spawned shop's runtime (default: the number of cores).
     #[arg(long, requires = "spawn")]
     spawn_threads: Option<usize>,
+    /// flash-sale with --spawn: give one variant this much stock first (measures checkouts on one hot variant).
+    #[arg(long, requires = "spawn")]
+    flash_stock: Option<u32>,
     #[arg(long, value_enum, default_value_t = Scenario::ThriftShopMix)]
     scenario: Scenario,
     /// Offered rate, requests per second (at most 50000).
@@ -101,6 +104,26 @@ fn write(path: &PathBuf, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Gives the first product's first variant `stock` units; returns its global id.
+async fn prepare_flash_sale(shop: &SpawnedShop, stock: i64) -> anyhow::Result<String> {
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(&shop.url)
+        .json(&serde_json::json!({
+            "query": "{ products(first: 1) { edges { node { variants(first: 1) { edges { node { id } } } } } } }"
+        }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = body["data"]["products"]["edges"][0]["node"]["variants"]["edges"][0]["node"]["id"]
+        .as_str()
+        .context("the catalog has no variant")?
+        .to_string();
+    shop.set_stock(&id, stock).await?;
+    eprintln!("flash sale: {id} now has {stock} units");
+    Ok(id)
+}
+
 async fn run(cli: Cli, shop: Option<&SpawnedShop>) -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let target = shop.map_or(cli.target.clone(), |s| s.url.clone());
@@ -124,6 +147,15 @@ async fn run(cli: Cli, shop: Option<&SpawnedShop>) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&cli.login_share) || !(0.0..=1.0).contains(&cli.lag_sample) {
         bail!("--login-share and --lag-sample are shares in [0, 1]");
     }
+    let flash_variant = match (cli.flash_stock, shop) {
+        (Some(stock), Some(shop)) => {
+            if cli.scenario != Scenario::FlashSale {
+                bail!("--flash-stock only applies to the flash-sale scenario");
+            }
+            Some(prepare_flash_sale(shop, i64::from(stock)).await?)
+        }
+        _ => None,
+    };
     let setup = SetupOptions {
         scenario: cli.scenario,
         customers: usize::from(cli.customers),
@@ -131,6 +163,7 @@ async fn run(cli: Cli, shop: Option<&SpawnedShop>) -> anyhow::Result<()> {
         lag_sample: cli.lag_sample,
         zipf_s: cli.zipf_s,
         seed: cli.seed,
+        flash_variant,
     };
     eprintln!(
         "setting up against {target}: discovering the catalog{}…",

@@ -47,6 +47,8 @@ pub struct SetupOptions {
     /// Zipf exponent of product popularity.
     pub zipf_s: f64,
     pub seed: u64,
+    /// The flash-sale variant (global id), when the caller prepared one; else the least-stocked variant.
+    pub flash_variant: Option<String>,
 }
 
 impl Default for SetupOptions {
@@ -58,6 +60,7 @@ impl Default for SetupOptions {
             lag_sample: 0.1,
             zipf_s: 1.0,
             seed: 1,
+            flash_variant: None,
         }
     }
 }
@@ -366,12 +369,16 @@ impl World {
             .collect();
         let hot = (opts.scenario == Scenario::FlashSale)
             .then(|| {
-                products
+                let mut in_stock = products
                     .iter()
                     .flat_map(|p| &p.variants)
-                    .filter(|v| v.available > 0)
-                    .min_by_key(|v| (v.available, v.id.clone()))
-                    .cloned()
+                    .filter(|v| v.available > 0);
+                match &opts.flash_variant {
+                    Some(id) => in_stock.find(|v| &v.id == id).cloned(),
+                    None => in_stock
+                        .min_by_key(|v| (v.available, v.id.clone()))
+                        .cloned(),
+                }
             })
             .flatten();
         if opts.scenario == Scenario::FlashSale && hot.is_none() {
