@@ -1,6 +1,7 @@
 //! The thriftshop binary's assembly: starts the GraphQL gateway and the seven Thrift services (all-in-one), or
 //! one component alone (`thriftshop serve <component>`), from one [`config::Config`].
 
+pub mod admin;
 pub mod config;
 mod seed;
 

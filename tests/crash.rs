@@ -11,8 +11,7 @@ use std::{
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::{Value, json};
 use shop_idl::inventory;
-use shop_kernel::Actor;
-use shop_rpc::{build_client, call, with_actor};
+use shop_rpc::{build_client, call};
 
 const STOCK: i64 = 60;
 const BUYERS: usize = 120;
@@ -132,34 +131,6 @@ async fn stock(ports: &Ports, variant: &str) -> (i64, i64) {
     (l.on_hand, l.reserved)
 }
 
-async fn set_stock(ports: &Ports, variant: &str, quantity: i64) {
-    let client = build_client!(
-        inventory::InventoryServiceClientBuilder,
-        "inventory",
-        ports.inventory(),
-        shop_rpc::ClientSettings::default()
-    );
-    let system = Actor {
-        customer_id: None,
-        system: true,
-    };
-    with_actor(&system, async {
-        call(
-            "inventory",
-            client
-                .adjust_stock(inventory::AdjustStockRequest {
-                    variant_id: variant.to_string().into(),
-                    kind: inventory::AdjustmentKind::SET,
-                    quantity,
-                    reason: "crash test".into(),
-                })
-                .await,
-        )
-        .expect("set stock");
-    })
-    .await;
-}
-
 const CHECKOUT: &str = r#"mutation($cartId: ID!, $key: String!, $card: String!) {
   cartCheckout(cartId: $cartId, payment: { token: $card }, idempotencyKey: $key) {
     order { id status lineItems(first: 5) { edges { node { quantity } } } }
@@ -229,7 +200,9 @@ async fn sigkill_during_checkout_storm_loses_nothing() {
         .unwrap()
         .to_string();
     let variant = gid.rsplit('/').next().unwrap().to_string();
-    set_stock(&ports, &variant, STOCK).await;
+    thriftshop::admin::set_stock(ports.inventory(), &variant, STOCK)
+        .await
+        .expect("set stock");
 
     // Every buyer fills a guest cart first (carts hold no stock), while the stock is still there.
     let mut attempts: Vec<Attempt> = Vec::new();

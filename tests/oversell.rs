@@ -8,43 +8,10 @@ use std::sync::Arc;
 
 use common::*;
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use shop_idl::inventory;
-use shop_kernel::Actor;
-use shop_rpc::{build_client, call, with_actor};
 
 const BUYERS: usize = 200;
 const ROUNDS: usize = 20;
 const STOCK: i64 = 50;
-
-/// Sets the on-hand count of `variant_gid`'s variant through the inventory service's Thrift API.
-async fn set_stock(shop: &Shop, variant_gid: &str, quantity: i64) {
-    let inventory = build_client!(
-        inventory::InventoryServiceClientBuilder,
-        "inventory",
-        shop.services.inventory,
-        shop_rpc::ClientSettings::default()
-    );
-    let raw_id = variant_gid.rsplit('/').next().unwrap().to_string();
-    let system = Actor {
-        customer_id: None,
-        system: true,
-    };
-    with_actor(&system, async {
-        call(
-            "inventory",
-            inventory
-                .adjust_stock(inventory::AdjustStockRequest {
-                    variant_id: raw_id.into(),
-                    kind: inventory::AdjustmentKind::SET,
-                    quantity,
-                    reason: "oversell test".into(),
-                })
-                .await,
-        )
-        .expect("set stock");
-    })
-    .await;
-}
 
 async fn sign_up(shop: &Shop, n: usize) -> Client {
     let mut c = Client::new(shop);
@@ -195,7 +162,9 @@ async fn concurrent_checkouts_never_oversell() {
     let (mut total_sold, mut total_orders) = (0, 0);
     for round in 0..ROUNDS {
         let variant = variants[round * 4 + 3].clone();
-        set_stock(&shop, &variant, STOCK).await;
+        thriftshop::admin::set_stock(shop.services.inventory, &variant, STOCK)
+            .await
+            .expect("set stock");
         // Every buyer fills a cart first (carts do not hold stock), then all check out at once.
         let quantities: Vec<i64> = (0..BUYERS).map(|_| rng.random_range(1..=3)).collect();
         let carts = futures::future::join_all(

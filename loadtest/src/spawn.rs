@@ -61,33 +61,7 @@ impl SpawnedShop {
     /// Sets the on-hand stock of a variant (global id) through the inventory service, as an internal caller.
     pub async fn set_stock(&self, variant_gid: &str, quantity: i64) -> anyhow::Result<()> {
         let shop = self.shop.as_ref().context("the shop is stopped")?;
-        let inventory = shop_rpc::build_client!(
-            shop_idl::inventory::InventoryServiceClientBuilder,
-            "inventory",
-            shop.services.inventory,
-            shop_rpc::ClientSettings::default()
-        );
-        let variant_id = variant_gid
-            .rsplit('/')
-            .next()
-            .unwrap_or(variant_gid)
-            .to_string();
-        let system = shop_kernel::Actor {
-            customer_id: None,
-            system: true,
-        };
-        let req = shop_idl::inventory::AdjustStockRequest {
-            variant_id: variant_id.into(),
-            kind: shop_idl::inventory::AdjustmentKind::SET,
-            quantity,
-            reason: "load test flash sale".into(),
-        };
-        shop_rpc::with_actor(&system, async {
-            shop_rpc::call("inventory", inventory.adjust_stock(req).await)
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("setting stock: {} {}", e.code, e.message))?;
-        Ok(())
+        thriftshop::admin::set_stock(shop.services.inventory, variant_gid, quantity).await
     }
 
     /// Stops the shop and its runtime.

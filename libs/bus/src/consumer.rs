@@ -1,5 +1,5 @@
 //! Runs a consumer group member: poll, handle each message, commit; leave the group cleanly on shutdown.
-use std::{future::Future, time::Duration};
+use std::{collections::VecDeque, future::Future, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
@@ -21,18 +21,10 @@ pub async fn run_consumer<B, H, Fut>(
     H: FnMut(Delivery) -> Fut + Send,
     Fut: Future<Output = Result<(), shop_kernel::Error>> + Send,
 {
-    let mut backoff = Backoff::new(Duration::from_millis(200));
-    let mut subscription = loop {
-        match bus.subscribe(&group, &topics).await {
-            Ok(s) => break s,
-            Err(e) => {
-                tracing::warn!(%group, error = %e, "subscribe failed; retrying");
-                if !backoff.sleep(&shutdown).await {
-                    return;
-                }
-            }
-        }
+    let Some(mut subscription) = subscribe(&bus, &group, &topics, &shutdown).await else {
+        return;
     };
+    let mut backoff = Backoff::new(Duration::from_millis(200));
     'outer: while !shutdown.is_cancelled() {
         let batch = tokio::select! {
             polled = subscription.poll(BATCH, POLL_WAIT) => polled,
@@ -49,24 +41,142 @@ pub async fn run_consumer<B, H, Fut>(
             }
         };
         for delivery in batch {
-            let mut retry = Backoff::new(Duration::from_millis(20));
-            loop {
-                match handler(delivery.clone()).await {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::warn!(%group, partition = delivery.partition, offset = delivery.offset,
-                            error = %e, "handler failed; retrying");
-                        if !retry.sleep(&shutdown).await {
-                            break 'outer;
-                        }
-                    }
+            if !handle(&mut handler, &delivery, &group, &shutdown).await {
+                break 'outer;
+            }
+            commit(&mut subscription, &delivery, &group).await;
+        }
+    }
+    close(subscription, &group).await;
+}
+
+/// Like [`run_consumer`], but handles up to `max_in_flight` deliveries at once (each on its own task) while
+/// committing strictly in delivery order: a position is committed only when every earlier delivery is done.
+/// Handlers for the same key may run concurrently; they must serialise themselves where that matters.
+pub async fn run_consumer_concurrent<B, H, Fut>(
+    bus: B,
+    group: String,
+    topics: Vec<String>,
+    max_in_flight: usize,
+    handler: H,
+    shutdown: CancellationToken,
+) where
+    B: EventBus,
+    H: Fn(Delivery) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), shop_kernel::Error>> + Send + 'static,
+{
+    let max_in_flight = max_in_flight.max(1);
+    let Some(mut subscription) = subscribe(&bus, &group, &topics, &shutdown).await else {
+        return;
+    };
+    let mut backoff = Backoff::new(Duration::from_millis(200));
+    let mut in_flight: VecDeque<(Delivery, tokio::task::JoinHandle<bool>)> = VecDeque::new();
+    'outer: while !shutdown.is_cancelled() {
+        // Commit the finished prefix; when full, wait for the oldest delivery instead of polling.
+        while let Some((_, task)) = in_flight.front() {
+            if !task.is_finished() && in_flight.len() < max_in_flight {
+                break;
+            }
+            let Some((delivery, task)) = in_flight.pop_front() else {
+                break;
+            };
+            if !task.await.unwrap_or(false) {
+                // Shut down mid-retry: the position stays before this delivery.
+                break 'outer;
+            }
+            commit(&mut subscription, &delivery, &group).await;
+        }
+        let room = max_in_flight - in_flight.len();
+        let polled = tokio::select! {
+            polled = subscription.poll(room, POLL_WAIT) => polled,
+            _ = shutdown.cancelled() => break,
+        };
+        match polled {
+            Ok(batch) => {
+                for delivery in batch {
+                    let mut handler = handler.clone();
+                    let shutdown = shutdown.clone();
+                    let group = group.clone();
+                    let d = delivery.clone();
+                    let task =
+                        tokio::spawn(
+                            async move { handle(&mut handler, &d, &group, &shutdown).await },
+                        );
+                    in_flight.push_back((delivery, task));
                 }
             }
-            if let Err(e) = subscription.commit(&delivery).await {
-                tracing::warn!(%group, offset = delivery.offset, error = %e, "commit failed");
+            Err(e) => {
+                tracing::warn!(%group, error = %e, "consumer poll failed");
+                if !backoff.sleep(&shutdown).await {
+                    break;
+                }
             }
         }
     }
+    // Let running handlers finish (they stop retrying on shutdown), committing what completed in order.
+    while let Some((delivery, task)) = in_flight.pop_front() {
+        if !task.await.unwrap_or(false) {
+            break;
+        }
+        commit(&mut subscription, &delivery, &group).await;
+    }
+    close(subscription, &group).await;
+}
+
+/// Joins the group, retrying with backoff; `None` when shutdown came first.
+async fn subscribe<B: EventBus>(
+    bus: &B,
+    group: &str,
+    topics: &[String],
+    shutdown: &CancellationToken,
+) -> Option<B::Subscription> {
+    let mut backoff = Backoff::new(Duration::from_millis(200));
+    loop {
+        match bus.subscribe(group, topics).await {
+            Ok(s) => return Some(s),
+            Err(e) => {
+                tracing::warn!(%group, error = %e, "subscribe failed; retrying");
+                if !backoff.sleep(shutdown).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Runs the handler until it succeeds (retrying with backoff); false if shutdown interrupted the retries.
+async fn handle<H, Fut>(
+    handler: &mut H,
+    delivery: &Delivery,
+    group: &str,
+    shutdown: &CancellationToken,
+) -> bool
+where
+    H: FnMut(Delivery) -> Fut,
+    Fut: Future<Output = Result<(), shop_kernel::Error>>,
+{
+    let mut retry = Backoff::new(Duration::from_millis(20));
+    loop {
+        match handler(delivery.clone()).await {
+            Ok(()) => return true,
+            Err(e) => {
+                tracing::warn!(%group, partition = delivery.partition, offset = delivery.offset,
+                    error = %e, "handler failed; retrying");
+                if !retry.sleep(shutdown).await {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+async fn commit<S: Subscription>(subscription: &mut S, delivery: &Delivery, group: &str) {
+    if let Err(e) = subscription.commit(delivery).await {
+        tracing::warn!(%group, offset = delivery.offset, error = %e, "commit failed");
+    }
+}
+
+async fn close<S: Subscription>(subscription: S, group: &str) {
     if let Err(e) = subscription.close().await {
         tracing::warn!(%group, error = %e, "leaving the consumer group failed");
     }
@@ -90,114 +200,5 @@ impl Backoff {
             _ = tokio::time::sleep(d) => true,
             _ = shutdown.cancelled() => false,
         }
-    }
-}
-
-/// Like [`run_consumer`], but handles up to `max_in_flight` deliveries at once (each on its own task) while
-/// committing strictly in delivery order: a position is committed only when every earlier delivery is done.
-/// Handlers for the same key may run concurrently; they must serialise themselves where that matters.
-pub async fn run_consumer_concurrent<B, H, Fut>(
-    bus: B,
-    group: String,
-    topics: Vec<String>,
-    max_in_flight: usize,
-    handler: H,
-    shutdown: CancellationToken,
-) where
-    B: EventBus,
-    H: Fn(Delivery) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), shop_kernel::Error>> + Send + 'static,
-{
-    let max_in_flight = max_in_flight.max(1);
-    let mut backoff = Backoff::new(Duration::from_millis(200));
-    let mut subscription = loop {
-        match bus.subscribe(&group, &topics).await {
-            Ok(s) => break s,
-            Err(e) => {
-                tracing::warn!(%group, error = %e, "subscribe failed; retrying");
-                if !backoff.sleep(&shutdown).await {
-                    return;
-                }
-            }
-        }
-    };
-    let mut in_flight: std::collections::VecDeque<(Delivery, tokio::task::JoinHandle<bool>)> =
-        std::collections::VecDeque::new();
-    while !shutdown.is_cancelled() {
-        // Commit the finished prefix.
-        while in_flight
-            .front()
-            .is_some_and(|(_, task)| task.is_finished())
-        {
-            let (delivery, task) = in_flight.pop_front().expect("front exists");
-            if !task.await.unwrap_or(false) {
-                // Shut down mid-retry: leave the position before this delivery.
-                break;
-            }
-            if let Err(e) = subscription.commit(&delivery).await {
-                tracing::warn!(%group, offset = delivery.offset, error = %e, "commit failed");
-            }
-        }
-        let room = max_in_flight.saturating_sub(in_flight.len());
-        if room == 0 {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(1)) => {}
-                _ = shutdown.cancelled() => break,
-            }
-            continue;
-        }
-        let wait = if in_flight.is_empty() {
-            POLL_WAIT
-        } else {
-            Duration::from_millis(1)
-        };
-        let polled = tokio::select! {
-            polled = subscription.poll(room, wait) => polled,
-            _ = shutdown.cancelled() => break,
-        };
-        match polled {
-            Ok(batch) => {
-                for delivery in batch {
-                    let handler = handler.clone();
-                    let shutdown = shutdown.clone();
-                    let group = group.clone();
-                    let d = delivery.clone();
-                    let task = tokio::spawn(async move {
-                        let mut retry = Backoff::new(Duration::from_millis(20));
-                        loop {
-                            match handler(d.clone()).await {
-                                Ok(()) => return true,
-                                Err(e) => {
-                                    tracing::warn!(%group, partition = d.partition, offset = d.offset,
-                                        error = %e, "handler failed; retrying");
-                                    if !retry.sleep(&shutdown).await {
-                                        return false;
-                                    }
-                                }
-                            }
-                        }
-                    });
-                    in_flight.push_back((delivery, task));
-                }
-            }
-            Err(e) => {
-                tracing::warn!(%group, error = %e, "consumer poll failed");
-                if !backoff.sleep(&shutdown).await {
-                    break;
-                }
-            }
-        }
-    }
-    // Let running handlers finish (they stop retrying on shutdown), committing what completed in order.
-    while let Some((delivery, task)) = in_flight.pop_front() {
-        if !task.await.unwrap_or(false) {
-            break;
-        }
-        if let Err(e) = subscription.commit(&delivery).await {
-            tracing::warn!(%group, offset = delivery.offset, error = %e, "commit failed");
-        }
-    }
-    if let Err(e) = subscription.close().await {
-        tracing::warn!(%group, error = %e, "leaving the consumer group failed");
     }
 }

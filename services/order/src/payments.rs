@@ -177,25 +177,21 @@ impl PaymentProvider for SandboxProvider {
 
     async fn capture(&self, authorization_id: &str) -> Result<(), PaymentError> {
         let mut ledger = self.ledger.lock();
-        if !ledger.charges.contains_key(authorization_id) {
-            // Made before a restart: the id says how the card behaves.
-            let behaviour = authorization_id
-                .strip_prefix("auth_")
-                .and_then(|rest| rest.split('_').next())
-                .and_then(SandboxBehaviour::from_tag)
-                .ok_or(PaymentError::Refused {
-                    code: "AUTHORIZATION_NOT_FOUND",
-                    message: "no such authorization",
-                })?;
-            ledger.charges.insert(
-                authorization_id.to_string(),
-                (behaviour, SandboxCharge::default()),
-            );
-        }
-        let (behaviour, charge) = ledger
-            .charges
-            .get_mut(authorization_id)
-            .expect("inserted above");
+        let (behaviour, charge) = match ledger.charges.entry(authorization_id.to_string()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                // Made before a restart: the id says how the card behaves.
+                let behaviour = authorization_id
+                    .strip_prefix("auth_")
+                    .and_then(|rest| rest.split('_').next())
+                    .and_then(SandboxBehaviour::from_tag)
+                    .ok_or(PaymentError::Refused {
+                        code: "AUTHORIZATION_NOT_FOUND",
+                        message: "no such authorization",
+                    })?;
+                e.insert((behaviour, SandboxCharge::default()))
+            }
+        };
         if charge.captures > 0 {
             return Ok(());
         }
