@@ -34,6 +34,14 @@ impl Gql {
         Ok(Self { http, url })
     }
 
+    /// The same HTTP client (same settings, same keep-alive pools) pointed at another endpoint.
+    pub fn with_url(&self, url: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: self.http.clone(),
+            url: reqwest::Url::parse(url).with_context(|| format!("bad URL `{url}`"))?,
+        })
+    }
+
     /// The endpoint.
     pub fn url(&self) -> &str {
         self.url.as_str()

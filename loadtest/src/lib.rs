@@ -2,7 +2,9 @@
 //!
 //! [`schedule::run_open_loop`] sends requests at a constant or Poisson rate and times each from its intended
 //! start; [`world::World`] knows the shop (catalog, customers, carts) and makes the requests of each
-//! [`scenario::Op`]; [`report`] and [`chart`] turn the [`stats`] into text, JSON and SVG.
+//! [`scenario::Op`]; [`report`] and [`chart`] turn the [`stats`] into text, JSON and SVG. [`baseline`]s (an
+//! HTTP echo, direct Thrift calls) run through the same runner at the same rate, so figures become ratios.
+pub mod baseline;
 pub mod chart;
 pub mod gql;
 pub mod report;
@@ -12,12 +14,36 @@ pub mod spawn;
 pub mod stats;
 pub mod world;
 
-use std::sync::Arc;
+use std::{future::Future, sync::Arc};
 
-use report::{CpuSample, Machine, Report, RunInfo, SweepReport, Usage};
-use schedule::{LoadSpec, run_open_loop};
+use baseline::Baselines;
+use rand::rngs::StdRng;
+use report::{BaselineReport, CpuSample, Machine, Report, RunInfo, SweepReport, Usage};
+use schedule::{LoadSpec, Named, run_open_loop};
 use serde_json::json;
+use stats::{Measured, Sample};
 use world::{SetupOptions, World};
+
+/// Runs `spec` through [`run_open_loop`] and samples CPU and memory over its measured window. Scenarios and
+/// baselines are both measured here.
+pub async fn measure<J, P, E, F>(spec: &LoadSpec, pick: P, exec: E) -> (Measured, Option<Usage>)
+where
+    J: Named + Send + 'static,
+    P: FnMut(&mut StdRng) -> J,
+    E: Fn(J) -> F + Send + Sync + 'static,
+    F: Future<Output = Sample> + Send + 'static,
+{
+    // CPU is sampled over the measured window (the runner starts right after this).
+    let (warmup, duration) = (spec.warmup, spec.duration);
+    let usage = tokio::spawn(async move {
+        tokio::time::sleep(warmup).await;
+        let a = CpuSample::read()?;
+        tokio::time::sleep(duration).await;
+        Some(Usage::between(a, CpuSample::read()?))
+    });
+    let measured = run_open_loop(spec, pick, exec).await;
+    (measured, usage.await.ok().flatten())
+}
 
 /// A target that is set up (catalog discovered, customers signed in) and ready for runs.
 pub struct Session {
@@ -26,6 +52,7 @@ pub struct Session {
     machine: Machine,
     args: Vec<String>,
     spawned: bool,
+    baselines: Option<Baselines>,
 }
 
 impl Session {
@@ -45,6 +72,7 @@ impl Session {
             machine: Machine::detect(),
             args,
             spawned: false,
+            baselines: None,
         })
     }
 
@@ -54,20 +82,46 @@ impl Session {
         self
     }
 
-    /// One run of the scenario at `spec`.
+    /// Runs `baselines` before each run of the scenario, at the run's rate, warm-up and duration.
+    pub fn with_baselines(mut self, baselines: Baselines) -> Self {
+        self.baselines = Some(baselines);
+        self
+    }
+
+    /// Runs each baseline at `spec` (one after another).
+    pub async fn run_baselines(&self, spec: &LoadSpec) -> Vec<BaselineReport> {
+        let mut reports = Vec::new();
+        for target in self.baselines.iter().flat_map(|b| &b.targets) {
+            let b = target.baseline();
+            eprintln!(
+                "baseline {} at {} req/s for {:?} after {:?} warm-up…",
+                b.name(),
+                spec.rate,
+                spec.duration,
+                spec.warmup
+            );
+            let target = target.clone();
+            let (m, usage) = measure(
+                spec,
+                |_| b.name(),
+                move |_| {
+                    let target = target.clone();
+                    async move { target.exec().await }
+                },
+            )
+            .await;
+            reports.push(BaselineReport::new(b.name(), b.what(), &m, usage));
+        }
+        reports
+    }
+
+    /// One run of the scenario at `spec`, after the baselines (if any) at the same load.
     pub async fn run(&self, spec: &LoadSpec) -> Report {
+        let baselines = self.run_baselines(spec).await;
         self.world.reset_facts();
-        // CPU is sampled over the measured window (the runner starts right after this).
-        let (warmup, duration) = (spec.warmup, spec.duration);
-        let usage = tokio::spawn(async move {
-            tokio::time::sleep(warmup).await;
-            let a = CpuSample::read()?;
-            tokio::time::sleep(duration).await;
-            Some(Usage::between(a, CpuSample::read()?))
-        });
         let picker = self.world.clone();
         let exec = self.world.clone();
-        let measured = run_open_loop(
+        let (measured, usage) = measure(
             spec,
             move |rng| picker.pick(rng),
             move |job| exec.clone().exec(job),
@@ -90,10 +144,11 @@ impl Session {
                 machine: &self.machine,
                 args: &self.args,
                 facts: self.world.facts().await,
-                usage: usage.await.ok().flatten(),
+                usage,
             },
             &measured,
         )
+        .with_baselines(baselines)
     }
 
     /// Runs each of `rates` (each with `base`'s warm-up and duration) and finds the highest meeting the SLO.

@@ -4,7 +4,9 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::{Context, bail};
 use clap::Parser;
 use shop_loadtest::{
-    Session, chart,
+    Session,
+    baseline::{Baseline, Baselines, ThriftAddrs},
+    chart,
     scenario::Scenario,
     schedule::{ArrivalKind, LoadSpec},
     spawn::SpawnedShop,
@@ -63,6 +65,17 @@ struct Cli {
     zipf_s: f64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Also run baselines at the same rate, warm-up and duration, just before the scenario (each sweep step
+    /// too), and report the scenario's ratios to them: `--baselines` runs every available one (echo, and
+    /// thrift-direct when the Thrift addresses are known), `--baselines echo,thrift-direct` the ones listed.
+    #[arg(long, value_enum, value_delimiter = ',', num_args = 0..)]
+    baselines: Option<Vec<Baseline>>,
+    /// The catalog service's Thrift address, for the thrift-direct baseline against a shop not spawned here.
+    #[arg(long, requires = "thrift_inventory", conflicts_with = "spawn")]
+    thrift_catalog: Option<std::net::SocketAddr>,
+    /// The inventory service's Thrift address (with --thrift-catalog).
+    #[arg(long, requires = "thrift_catalog", conflicts_with = "spawn")]
+    thrift_inventory: Option<std::net::SocketAddr>,
     /// Run these rates one after another (e.g. `500,1000,2000`) and report the highest meeting the SLO.
     #[arg(long, value_delimiter = ',')]
     sweep: Vec<f64>,
@@ -177,6 +190,35 @@ async fn run(cli: Cli, shop: Option<&SpawnedShop>) -> anyhow::Result<()> {
     if shop.is_some() {
         session = session.spawned();
     }
+    if let Some(listed) = &cli.baselines {
+        let thrift = match (shop, cli.thrift_catalog, cli.thrift_inventory) {
+            (Some(shop), _, _) => Some(ThriftAddrs {
+                catalog: shop.services.catalog,
+                inventory: shop.services.inventory,
+            }),
+            (None, Some(catalog), Some(inventory)) => Some(ThriftAddrs { catalog, inventory }),
+            _ => None,
+        };
+        let which: Vec<Baseline> = if listed.is_empty() {
+            Baseline::ALL
+                .into_iter()
+                .filter(|b| *b != Baseline::ThriftDirect || thrift.is_some())
+                .collect()
+        } else {
+            listed.clone()
+        };
+        let threads = cli.spawn_threads.unwrap_or_else(cores);
+        eprintln!(
+            "preparing baselines: {}…",
+            which
+                .iter()
+                .map(|b| b.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let baselines = Baselines::start(&which, &session.world.gql, threads, thrift).await?;
+        session = session.with_baselines(baselines);
+    }
     if let Some(out) = &cli.out {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     }
@@ -225,6 +267,10 @@ async fn run(cli: Cli, shop: Option<&SpawnedShop>) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -236,9 +282,7 @@ async fn main() -> anyhow::Result<()> {
     if !cli.spawn {
         return run(cli, None).await;
     }
-    let threads = cli
-        .spawn_threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let threads = cli.spawn_threads.unwrap_or_else(cores);
     let shop = SpawnedShop::start(threads).await?;
     eprintln!("spawned the all-in-one shop at {}", shop.url);
     let result = run(cli, Some(&shop)).await;
@@ -280,6 +324,21 @@ mod tests {
         assert_eq!(cli.scenario, Scenario::FlashSale);
         assert!(
             Cli::try_parse_from(["loadtest", "--spawn", "--target", "http://x/graphql"]).is_err()
+        );
+        assert_eq!(cli.baselines, None);
+        let all = Cli::try_parse_from(["loadtest", "--spawn", "--baselines"]).unwrap();
+        assert_eq!(all.baselines, Some(vec![]));
+        let some = Cli::try_parse_from(["loadtest", "--baselines", "echo,thrift-direct"]).unwrap();
+        assert_eq!(
+            some.baselines,
+            Some(vec![Baseline::Echo, Baseline::ThriftDirect])
+        );
+        let one = Cli::try_parse_from(["loadtest", "--baselines", "echo", "--rate", "5"]).unwrap();
+        assert_eq!(one.baselines, Some(vec![Baseline::Echo]));
+        assert!(Cli::try_parse_from(["loadtest", "--baselines", "nope"]).is_err());
+        assert!(
+            Cli::try_parse_from(["loadtest", "--thrift-catalog", "127.0.0.1:1"]).is_err(),
+            "needs --thrift-inventory too"
         );
     }
 }

@@ -296,6 +296,58 @@ pub struct Report {
     /// CPU and memory during the measured window (Linux only).
     pub usage: Option<Usage>,
     pub timeline: Vec<Window>,
+    /// Baselines run at the same load just before the scenario, and the scenario's ratios to them.
+    pub baselines: Vec<BaselineReport>,
+}
+
+/// `scenario ÷ baseline`; `None` when the baseline's figure is zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Ratio {
+    pub p50: Option<f64>,
+    pub p99: Option<f64>,
+    pub achieved_rps: Option<f64>,
+}
+
+fn ratio(scenario: f64, baseline: f64) -> Option<f64> {
+    (baseline > 0.0 && scenario.is_finite()).then(|| scenario / baseline)
+}
+
+impl Ratio {
+    /// The ratios of `scenario` to `baseline` (p50, p99, achieved rate).
+    pub fn of(scenario: &OpReport, baseline: &OpReport) -> Self {
+        Self {
+            p50: ratio(scenario.p50_ms, baseline.p50_ms),
+            p99: ratio(scenario.p99_ms, baseline.p99_ms),
+            achieved_rps: ratio(scenario.achieved_rps, baseline.achieved_rps),
+        }
+    }
+}
+
+/// A baseline measured in the same run, at the same offered rate, warm-up and duration as the scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineReport {
+    pub name: String,
+    pub what: String,
+    pub overall: OpReport,
+    pub max_dispatch_lag_ms: f64,
+    /// CPU and memory during the baseline's measured window.
+    pub usage: Option<Usage>,
+    /// The scenario's overall figures divided by the baseline's.
+    pub ratio: Ratio,
+}
+
+impl BaselineReport {
+    /// The figures of a baseline's run (the ratio is filled in by [`Report::with_baselines`]).
+    pub fn new(name: &str, what: &str, m: &Measured, usage: Option<Usage>) -> Self {
+        Self {
+            name: name.to_string(),
+            what: what.to_string(),
+            overall: OpReport::new(name, &m.overall(), m.duration),
+            max_dispatch_lag_ms: m.max_dispatch_lag.as_secs_f64() * 1000.0,
+            usage,
+            ratio: Ratio::default(),
+        }
+    }
 }
 
 /// Context of a run that is not measured.
@@ -340,7 +392,87 @@ impl Report {
                     max_ms: if h.is_empty() { 0.0 } else { ms(h.max()) },
                 })
                 .collect(),
+            baselines: Vec::new(),
         }
+    }
+
+    /// Adds baselines and computes the scenario's ratios to each.
+    pub fn with_baselines(mut self, mut baselines: Vec<BaselineReport>) -> Self {
+        for b in &mut baselines {
+            b.ratio = Ratio::of(&self.overall, &b.overall);
+        }
+        self.baselines = baselines;
+        self
+    }
+
+    /// The baselines' table (empty without baselines).
+    pub fn baselines_text(&self) -> String {
+        let mut o = String::new();
+        if self.baselines.is_empty() {
+            return o;
+        }
+        let x = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2}"));
+        let _ = writeln!(
+            o,
+            "\nbaselines (same rate, warm-up and duration, run just before; ratio = {} ÷ baseline):",
+            self.scenario
+        );
+        let _ = writeln!(
+            o,
+            "{:<24} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7}",
+            "baseline",
+            "offered/s",
+            "achvd/s",
+            "count",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "max ms",
+            "errors",
+            "tmout",
+            "drop",
+            "p50 ×",
+            "p99 ×",
+            "rps ×",
+        );
+        for b in &self.baselines {
+            let r = &b.overall;
+            let _ = writeln!(
+                o,
+                "{:<24} {:>9.1} {:>9.1} {:>7} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7}",
+                b.name,
+                r.offered_rps,
+                r.achieved_rps,
+                r.count,
+                r.p50_ms,
+                r.p90_ms,
+                r.p99_ms,
+                r.max_ms,
+                r.errors.values().sum::<u64>() + r.transport_errors,
+                r.timeouts,
+                r.dropped,
+                x(b.ratio.p50),
+                x(b.ratio.p99),
+                x(b.ratio.achieved_rps),
+            );
+        }
+        for b in &self.baselines {
+            let cpu = b.usage.as_ref().map_or(String::new(), |u| {
+                format!(
+                    "; cpu: this process {:.2}, generator {:.2}, other processes {:.2}",
+                    u.process_cores, u.generator_cores, u.other_cores
+                )
+            });
+            let _ = writeln!(
+                o,
+                "  {:<22} {}{cpu}; max dispatch lag {:.2} ms",
+                b.name, b.what, b.max_dispatch_lag_ms
+            );
+            if !r_errors(&b.overall).is_empty() {
+                let _ = writeln!(o, "  {:<22} errors: {}", b.name, r_errors(&b.overall));
+            }
+        }
+        o
     }
 
     /// The text table.
@@ -490,8 +622,18 @@ impl Report {
             );
         }
         let _ = writeln!(o, "facts: {}", self.facts);
+        o.push_str(&self.baselines_text());
         o
     }
+}
+
+/// A baseline's errors by code, for the text report.
+fn r_errors(r: &OpReport) -> String {
+    let mut all: Vec<String> = r.errors.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
+    if r.transport_errors > 0 {
+        all.push(format!("transport ×{}", r.transport_errors));
+    }
+    all.join(", ")
 }
 
 /// One step of a sweep.
@@ -504,6 +646,18 @@ pub struct SweepStep {
     pub max_ms: f64,
     pub failures: u64,
     pub meets_slo: bool,
+    /// The baselines at this step's rate.
+    pub baselines: Vec<StepBaseline>,
+}
+
+/// A baseline at one step of a sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepBaseline {
+    pub name: String,
+    pub achieved_rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub ratio: Ratio,
 }
 
 /// A series of runs at rising rates.
@@ -537,6 +691,17 @@ impl SweepReport {
                     max_ms: o.max_ms,
                     failures: o.failures(),
                     meets_slo: meets,
+                    baselines: r
+                        .baselines
+                        .iter()
+                        .map(|b| StepBaseline {
+                            name: b.name.clone(),
+                            achieved_rps: b.overall.achieved_rps,
+                            p50_ms: b.overall.p50_ms,
+                            p99_ms: b.overall.p99_ms,
+                            ratio: b.ratio,
+                        })
+                        .collect(),
                 }
             })
             .collect();
@@ -553,10 +718,15 @@ impl SweepReport {
         }
     }
 
-    /// The text table of the steps.
+    /// The text table of the steps (with each baseline's p99 and the scenario's p99 ratio to it).
     pub fn to_text(&self) -> String {
+        let names: Vec<&str> = self
+            .steps
+            .first()
+            .map(|s| s.baselines.iter().map(|b| b.name.as_str()).collect())
+            .unwrap_or_default();
         let mut o = format!(
-            "sweep (SLO p99 ≤ {} ms; {})\n{:>9} {:>10} {:>9} {:>9} {:>9} {:>9}  meets\n",
+            "sweep (SLO p99 ≤ {} ms; {})\n{:>9} {:>10} {:>9} {:>9} {:>9} {:>9}  meets",
             self.slo_p99_ms,
             self.criteria,
             "rate/s",
@@ -566,10 +736,15 @@ impl SweepReport {
             "max ms",
             "failures"
         );
+        for n in &names {
+            let _ = write!(o, " {:>18} {:>7}", format!("{n} p99 ms"), "p99 ×");
+        }
+        o.push('\n');
         for s in &self.steps {
-            let _ = writeln!(
-                o,
-                "{:>9.0} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>9}  {}",
+            let mut line = String::new();
+            let _ = write!(
+                line,
+                "{:>9.0} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>9}  {:<5}",
                 s.rate,
                 s.achieved_rps,
                 s.p50_ms,
@@ -578,6 +753,16 @@ impl SweepReport {
                 s.failures,
                 if s.meets_slo { "yes" } else { "no" }
             );
+            for b in &s.baselines {
+                let _ = write!(
+                    line,
+                    " {:>18.2} {:>7}",
+                    b.p99_ms,
+                    b.ratio.p99.map_or("-".into(), |r| format!("{r:.2}"))
+                );
+            }
+            o.push_str(line.trim_end());
+            o.push('\n');
         }
         let _ = writeln!(
             o,
@@ -690,6 +875,81 @@ pub(crate) mod tests {
             1
         );
         assert!(json["machine"]["cores"].as_u64().unwrap() >= 1);
+    }
+
+    /// A baseline whose requests all took `ms` milliseconds, `n` of them over one second.
+    fn baseline(name: &str, n: u64, ms: u64) -> BaselineReport {
+        let t0 = Instant::now();
+        let r = Recorder::new(t0, Duration::from_secs(1));
+        for i in 0..n {
+            let at = t0 + Duration::from_micros(i * 1_000_000 / n.max(1));
+            r.scheduled("b");
+            r.finished(
+                "b",
+                at,
+                at + Duration::from_millis(ms),
+                Some(&Sample::new(Outcome::Ok)),
+            );
+        }
+        BaselineReport::new(name, "what it is", &r.snapshot(), None)
+    }
+
+    #[test]
+    fn baselines_give_ratios_in_text_and_json() {
+        let rep = sample_report(50.0, 900).with_baselines(vec![
+            baseline("echo", 50, 1),
+            baseline("thrift-direct", 25, 2),
+            baseline("idle", 0, 1),
+        ]);
+        let all = &rep.overall;
+        let echo = &rep.baselines[0];
+        assert_eq!(echo.overall.count, 50);
+        assert!((echo.overall.p50_ms - 1.0).abs() < 0.01, "{echo:?}");
+        let r = echo.ratio;
+        assert!((r.p50.unwrap() - all.p50_ms / echo.overall.p50_ms).abs() < 1e-9);
+        assert!((r.p99.unwrap() - all.p99_ms / echo.overall.p99_ms).abs() < 1e-9);
+        assert!(
+            r.p99.unwrap() >= 2.0,
+            "the scenario is slower than a 1 ms echo"
+        );
+        assert!(
+            (r.achieved_rps.unwrap() - all.achieved_rps / echo.overall.achieved_rps).abs() < 1e-9
+        );
+        let direct = &rep.baselines[1];
+        assert!((direct.ratio.p50.unwrap() - all.p50_ms / 2.0).abs() < 0.05);
+        assert_eq!(
+            rep.baselines[2].ratio,
+            Ratio::default(),
+            "no ratio to a baseline that answered nothing"
+        );
+
+        let text = rep.to_text();
+        for needle in [
+            "baselines (",
+            "echo",
+            "thrift-direct",
+            "p99 ×",
+            "rps ×",
+            "what it is",
+        ] {
+            assert!(text.contains(needle), "missing {needle}:\n{text}");
+        }
+        let json: Value = serde_json::to_value(&rep).unwrap();
+        let b = &json["baselines"];
+        assert_eq!(b.as_array().unwrap().len(), 3);
+        assert_eq!(b[0]["name"], "echo");
+        assert!(b[0]["overall"]["p99_ms"].is_number());
+        assert!(b[0]["ratio"]["p99"].as_f64().unwrap() > 1.0);
+        assert!(b[2]["ratio"]["p99"].is_null());
+
+        let sweep = SweepReport::new(50.0, vec![rep]);
+        assert_eq!(sweep.steps[0].baselines.len(), 3);
+        let text = sweep.to_text();
+        assert!(text.contains("echo p99 ms"), "{text}");
+        assert!(
+            sample_report(50.0, 900).baselines.is_empty()
+                && !sample_report(50.0, 900).to_text().contains("baselines (")
+        );
     }
 
     #[test]

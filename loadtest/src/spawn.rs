@@ -7,6 +7,8 @@ use thriftshop::{Shop, config::Config};
 pub struct SpawnedShop {
     /// The GraphQL endpoint.
     pub url: String,
+    /// Where the shop's Thrift services listen (the `thrift-direct` baseline calls catalog and inventory).
+    pub services: shop_rpc::ServiceAddrs,
     shop: Option<Shop>,
     runtime: Option<tokio::runtime::Runtime>,
     _data: tempfile::TempDir,
@@ -52,6 +54,7 @@ impl SpawnedShop {
             .context("starting the shop")?;
         Ok(Self {
             url: format!("http://{}/graphql", shop.gateway_addr),
+            services: shop.services,
             shop: Some(shop),
             runtime: Some(runtime),
             _data: data,
