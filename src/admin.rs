@@ -1,9 +1,9 @@
-//! Operator actions on a running shop through the services' own Thrift APIs, as an internal caller (used by
-//! tests and the load generator; the staff GraphQL API comes with roles).
+//! Operator actions on a running shop through the services' own Thrift APIs, as an internal caller: appointing
+//! staff (`thriftshop staff grant`) and setting stock (tests and the load generator; staff use `inventoryAdjust`).
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use shop_idl::inventory;
+use shop_idl::{inventory, user};
 use shop_kernel::Actor;
 use shop_rpc::{ClientSettings, build_client, call, with_actor};
 
@@ -27,10 +27,7 @@ pub async fn set_stock(
         quantity,
         reason: "set by an operator".into(),
     };
-    let system = Actor {
-        customer_id: None,
-        system: true,
-    };
+    let system = Actor::internal();
     with_actor(&system, async {
         call("inventory", client.adjust_stock(req).await)
     })
@@ -38,4 +35,37 @@ pub async fn set_stock(
     .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))
     .context("setting stock")?;
     Ok(())
+}
+
+/// Grants exactly `permissions` (stable names such as `MANAGE_ORDERS`; empty revokes staff status) to the
+/// registered customer with `email`, through the user service listening at `user_addr`. Returns the permissions
+/// now held.
+pub async fn set_staff_permissions(
+    user_addr: SocketAddr,
+    email: &str,
+    permissions: &[String],
+) -> anyhow::Result<Vec<String>> {
+    let client = build_client!(
+        user::UserServiceClientBuilder,
+        "user",
+        user_addr,
+        ClientSettings::default()
+    );
+    let req = user::SetPermissionsRequest {
+        email: email.to_string().into(),
+        permissions: permissions.iter().map(|p| p.clone().into()).collect(),
+    };
+    let resp = with_actor(&Actor::internal(), async {
+        call("user", client.set_permissions(req).await)
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))
+    .context("setting staff permissions")?;
+    Ok(resp
+        .customer
+        .permissions
+        .unwrap_or_default()
+        .iter()
+        .map(|p| p.to_string())
+        .collect())
 }

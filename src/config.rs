@@ -116,6 +116,9 @@ pub struct GatewayConfig {
     pub max_depth: usize,
     pub max_complexity: usize,
     pub max_body_bytes: usize,
+    /// How long a resolved access token is reused before asking the session service again: the bound on how
+    /// long a token revoked through another gateway keeps working (0 disables the cache).
+    pub token_cache_ms: u64,
 }
 
 /// Thrift listen addresses of the seven services (also where the gateway and peers reach them).
@@ -176,6 +179,7 @@ impl Default for GatewayConfig {
             max_depth: 15,
             max_complexity: 10_000,
             max_body_bytes: 256 * 1024,
+            token_cache_ms: 2_000,
         }
     }
 }
@@ -253,6 +257,12 @@ impl Config {
         }
         if self.client.connect_timeout_ms == 0 || self.client.rpc_timeout_ms == 0 {
             p.push("client timeouts must be > 0".to_string());
+        }
+        if self.gateway.token_cache_ms > 60_000 {
+            p.push(format!(
+                "gateway.token_cache_ms must be at most 60000 (got {})",
+                self.gateway.token_cache_ms
+            ));
         }
         if self.cart.cache_capacity == 0 {
             p.push("cart.cache_capacity must be >= 1".to_string());

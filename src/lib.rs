@@ -108,6 +108,10 @@ fn gateway_options(cfg: &Config, peers: ServiceAddrs) -> shop_gateway::GatewayOp
         max_depth: cfg.gateway.max_depth,
         max_complexity: cfg.gateway.max_complexity,
         max_body_bytes: cfg.gateway.max_body_bytes,
+        auth: shop_gateway::auth::AuthOptions {
+            cache_ttl: std::time::Duration::from_millis(cfg.gateway.token_cache_ms),
+            ..Default::default()
+        },
         ..shop_gateway::GatewayOptions::default()
     }
 }

@@ -31,6 +31,28 @@ enum Command {
     },
     /// Print the effective configuration as TOML-like debug output and exit.
     Config,
+    /// Appoint staff on a running shop (through the user service at `services.user`).
+    Staff {
+        #[command(subcommand)]
+        action: StaffAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffAction {
+    /// Give a registered customer exactly these permissions (MANAGE_PRODUCTS, MANAGE_ORDERS).
+    Grant {
+        /// The customer's email.
+        email: String,
+        /// Permissions, e.g. `MANAGE_ORDERS MANAGE_PRODUCTS` (comma-separated also works).
+        #[arg(required = true, value_delimiter = ',')]
+        permissions: Vec<String>,
+    },
+    /// Take every staff permission away from a customer.
+    Revoke {
+        /// The customer's email.
+        email: String,
+    },
 }
 
 fn shutdown_on_signal() -> CancellationToken {
@@ -105,6 +127,26 @@ async fn main() -> anyhow::Result<()> {
         }
         Some(Command::Config) => {
             println!("{cfg:#?}");
+            Ok(())
+        }
+        Some(Command::Staff { action }) => {
+            let (email, permissions) = match action {
+                StaffAction::Grant { email, permissions } => (email, permissions),
+                StaffAction::Revoke { email } => (email, Vec::new()),
+            };
+            let permissions: Vec<String> = permissions
+                .iter()
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect();
+            let held =
+                thriftshop::admin::set_staff_permissions(cfg.services.user, &email, &permissions)
+                    .await?;
+            if held.is_empty() {
+                println!("{email} is not staff");
+            } else {
+                println!("{email} now holds {}", held.join(", "));
+            }
             Ok(())
         }
     }

@@ -27,10 +27,7 @@ pub(crate) async fn seed_stock(
         addrs.inventory,
         settings
     );
-    let system = Actor {
-        customer_id: None,
-        system: true,
-    };
+    let system = Actor::internal();
     with_actor(&system, async {
         let mut after: Option<String> = None;
         let mut seeded = 0usize;

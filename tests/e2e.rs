@@ -517,3 +517,367 @@ async fn concurrent_retries_with_one_key_make_one_order() {
     assert_eq!(me["order"]["financialStatus"], "PAID");
     shop.stop().await;
 }
+
+const FULFILL: &str = r#"mutation($id: ID!) {
+  orderFulfill(orderId: $id) { order { id status fulfillmentStatus } userErrors { field code message } }
+}"#;
+
+const ADJUST: &str = r#"mutation($i: InventoryAdjustInput!) {
+  inventoryAdjust(input: $i) { inventoryLevel { variantId onHand reserved available } userErrors { field code message } }
+}"#;
+
+fn top_level_code(body: &Value) -> String {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Staff appointed by an operator read, fulfil and cancel anyone's orders (MANAGE_ORDERS) and adjust stock
+/// (MANAGE_PRODUCTS); customers cannot; permissions apply and lapse within the token-cache bound; a revoked
+/// token stops working at once on the gateway that revoked it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_permissions_gate_order_and_stock_operations() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.gateway.token_cache_ms = 200;
+    let shop = Shop::start(cfg).await.expect("shop starts");
+    let mut ada = signed_in(&shop, "ada@example.com").await;
+    let mut sam = signed_in(&shop, "sam@example.com").await;
+    let landing = ada.data(LANDING, json!({})).await;
+    let picked = pick_variants(&landing, 3);
+    let ids: Vec<String> = picked.iter().map(|(id, _)| id.clone()).collect();
+
+    let mut orders = Vec::new();
+    for key in ["k1", "k2"] {
+        let cart = ada
+            .data(
+                &cart_create(),
+                json!({ "input": { "lines": [ { "merchandiseId": ids[0], "quantity": 1 } ] } }),
+            )
+            .await;
+        let paid = ada
+            .data(
+                CHECKOUT,
+                json!({ "cartId": cart["cartCreate"]["cart"]["id"], "payment": { "token": "4242424242424242" }, "key": key }),
+            )
+            .await;
+        assert_eq!(paid["cartCheckout"]["order"]["status"], "PAID", "{paid}");
+        orders.push(
+            paid["cartCheckout"]["order"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let order_q = "query($id: ID!) { order(id: $id) { id status } }";
+    let adjust = |qty: i64, reason: &str| json!({ "i": { "variantId": ids[1], "kind": "SET", "quantity": qty, "reason": reason } });
+
+    // Not staff yet: denied, and other customers' orders stay invisible.
+    for c in [&mut sam, &mut ada] {
+        let denied = c.gql(FULFILL, json!({ "id": orders[0] })).await;
+        assert_eq!(top_level_code(&denied), "PERMISSION_DENIED", "{denied}");
+        assert_eq!(
+            denied["errors"][0]["extensions"]["errorCode"],
+            "ACCESS_DENIED"
+        );
+        let denied = c.gql(ADJUST, adjust(7, "count")).await;
+        assert_eq!(top_level_code(&denied), "PERMISSION_DENIED", "{denied}");
+    }
+    assert_eq!(
+        sam.data(order_q, json!({ "id": orders[0] })).await["order"],
+        Value::Null
+    );
+    let theirs = sam.data(CANCEL, json!({ "id": orders[1] })).await;
+    assert_eq!(
+        theirs["orderCancel"]["userErrors"][0]["code"],
+        "ORDER_NOT_FOUND"
+    );
+    let before = stock_of(&mut ada, &ids).await;
+
+    // An operator appoints Sam; unknown permissions and unknown emails are refused.
+    let user_addr = shop.services.user;
+    assert!(
+        thriftshop::admin::set_staff_permissions(user_addr, "sam@example.com", &["ROOT".into()])
+            .await
+            .is_err()
+    );
+    assert!(
+        thriftshop::admin::set_staff_permissions(user_addr, "nobody@example.com", &[])
+            .await
+            .is_err()
+    );
+    let held = thriftshop::admin::set_staff_permissions(
+        user_addr,
+        "Sam@Example.com",
+        &["MANAGE_ORDERS".into()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(held, ["MANAGE_ORDERS"]);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let me = sam
+        .data("{ customer { staffPermissions } }", json!({}))
+        .await;
+    assert_eq!(me["customer"]["staffPermissions"], json!(["MANAGE_ORDERS"]));
+    assert_eq!(
+        sam.data(order_q, json!({ "id": orders[0] })).await["order"]["status"],
+        "PAID"
+    );
+    let done = sam.data(FULFILL, json!({ "id": orders[0] })).await;
+    assert_eq!(
+        done["orderFulfill"]["order"]["status"], "FULFILLED",
+        "{done}"
+    );
+    let again = sam.data(FULFILL, json!({ "id": orders[0] })).await;
+    assert_eq!(
+        again["orderFulfill"]["order"]["status"], "FULFILLED",
+        "idempotent"
+    );
+    let late = sam.data(CANCEL, json!({ "id": orders[0] })).await;
+    assert_eq!(
+        late["orderCancel"]["userErrors"][0]["code"],
+        "ORDER_ALREADY_FULFILLED"
+    );
+    let cancelled = sam
+        .data(CANCEL, json!({ "id": orders[1], "reason": "fraud check" }))
+        .await;
+    assert_eq!(
+        cancelled["orderCancel"]["order"]["status"], "CANCELLED",
+        "{cancelled}"
+    );
+    assert_eq!(
+        cancelled["orderCancel"]["order"]["financialStatus"],
+        "REFUNDED"
+    );
+    let not_fulfillable = sam.data(FULFILL, json!({ "id": orders[1] })).await;
+    assert_eq!(
+        not_fulfillable["orderFulfill"]["userErrors"][0]["code"],
+        "ORDER_NOT_FULFILLABLE"
+    );
+    let bogus = sam
+        .data(FULFILL, json!({ "id": "gid://thriftshop/Order/nope" }))
+        .await;
+    assert_eq!(
+        bogus["orderFulfill"]["userErrors"][0]["code"],
+        "ORDER_NOT_FOUND"
+    );
+    // MANAGE_ORDERS does not reach stock.
+    let denied = sam.gql(ADJUST, adjust(7, "count")).await;
+    assert_eq!(top_level_code(&denied), "PERMISSION_DENIED");
+    assert_eq!(stock_of(&mut ada, &ids).await[1], before[1]);
+
+    thriftshop::admin::set_staff_permissions(
+        user_addr,
+        "sam@example.com",
+        &["MANAGE_ORDERS".into(), "MANAGE_PRODUCTS".into()],
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let set = sam.data(ADJUST, adjust(7, "cycle count")).await;
+    assert_eq!(set["inventoryAdjust"]["userErrors"], json!([]), "{set}");
+    assert_eq!(set["inventoryAdjust"]["inventoryLevel"]["onHand"], 7);
+    assert_eq!(set["inventoryAdjust"]["inventoryLevel"]["available"], 7);
+    assert_eq!(stock_of(&mut ada, &ids).await[1], 7);
+    for (vars, code) in [
+        (adjust(-1, "count"), "INVALID_QUANTITY"),
+        (adjust(5, ""), "INVALID_REASON"),
+        (
+            json!({ "i": { "variantId": "gid://thriftshop/ProductVariant/nope", "kind": "RECEIVE", "quantity": 1, "reason": "x" } }),
+            "VARIANT_NOT_FOUND",
+        ),
+        (
+            json!({ "i": { "variantId": "not-a-gid", "kind": "RECEIVE", "quantity": 1, "reason": "x" } }),
+            "INVALID",
+        ),
+    ] {
+        let bad = sam.data(ADJUST, vars).await;
+        assert_eq!(
+            bad["inventoryAdjust"]["userErrors"][0]["code"], code,
+            "{bad}"
+        );
+        assert_eq!(bad["inventoryAdjust"]["inventoryLevel"], Value::Null);
+    }
+    assert_eq!(
+        stock_of(&mut ada, &ids).await[1],
+        7,
+        "bad input changes nothing"
+    );
+    let received = sam
+        .data(
+            ADJUST,
+            json!({ "i": { "variantId": ids[1], "kind": "RECEIVE", "quantity": 3, "reason": "delivery" } }),
+        )
+        .await;
+    assert_eq!(received["inventoryAdjust"]["inventoryLevel"]["onHand"], 10);
+
+    // Revoked staff status lapses within the cache bound.
+    thriftshop::admin::set_staff_permissions(user_addr, "sam@example.com", &[])
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let denied = sam.gql(FULFILL, json!({ "id": orders[0] })).await;
+    assert_eq!(top_level_code(&denied), "PERMISSION_DENIED");
+    assert_eq!(
+        sam.data("{ customer { staffPermissions } }", json!({}))
+            .await["customer"]["staffPermissions"],
+        json!([])
+    );
+
+    // Signing out: the token stops working at once on this gateway.
+    let token = sam.token.clone().unwrap();
+    let out = sam
+        .data(
+            "mutation($t: String!) { customerAccessTokenDelete(customerAccessToken: $t) { deletedAccessToken userErrors { code } } }",
+            json!({ "t": token }),
+        )
+        .await;
+    assert_eq!(
+        out["customerAccessTokenDelete"]["userErrors"],
+        json!([]),
+        "{out}"
+    );
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/graphql", shop.gateway_addr))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "{ customer { id } }" }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(top_level_code(&body), "UNAUTHENTICATED", "{body}");
+    shop.stop().await;
+}
+
+/// A graphql-transport-ws client: connects with `token` in the `connection_init` payload, subscribes, and
+/// collects every `next` payload until `complete` (or an `error` message), with a deadline.
+async fn subscribe(shop: &Shop, token: Option<&str>, query: &str, variables: Value) -> Vec<Value> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let mut req = format!("ws://{}/graphql/ws", shop.gateway_addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("ws connects");
+    let payload = match token {
+        Some(t) => json!({ "Authorization": format!("Bearer {t}") }),
+        None => json!({}),
+    };
+    let send = |v: Value| Message::text(v.to_string());
+    ws.send(send(
+        json!({ "type": "connection_init", "payload": payload }),
+    ))
+    .await
+    .unwrap();
+    ws.send(send(json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } })))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("the subscription ends in time");
+        let Some(Ok(Message::Text(text))) = msg else {
+            match msg {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("unexpected websocket message: {other:?}"),
+            }
+        };
+        let v: Value = serde_json::from_str(&text).unwrap();
+        match v["type"].as_str() {
+            Some("connection_ack") | Some("ping") | Some("pong") => {}
+            Some("next") => out.push(v["payload"].clone()),
+            Some("error") => {
+                out.push(json!({ "errors": v["payload"] }));
+                break;
+            }
+            Some("complete") => break,
+            other => panic!("unexpected message type {other:?}: {v}"),
+        }
+    }
+    out
+}
+
+const STATUS_SUB: &str =
+    "subscription($id: ID!) { orderStatusChanged(orderId: $id) { id status financialStatus } }";
+
+/// `orderStatusChanged` reports a checkout answered PENDING until its outcome, then completes; other customers
+/// and guests learn nothing about the order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_status_changed_follows_a_pending_checkout_to_its_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.checkout.wait_ms = 0; // every checkout answers PENDING at once
+    let shop = Shop::start(cfg).await.expect("shop starts");
+    let mut ada = signed_in(&shop, "ada@example.com").await;
+    let bob = signed_in(&shop, "bob@example.com").await;
+    let landing = ada.data(LANDING, json!({})).await;
+    let ids: Vec<String> = pick_variants(&landing, 2)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+
+    for (card, outcome) in [("4242424242424242", "PAID"), ("4000000000000002", "FAILED")] {
+        let cart = ada
+            .data(
+                &cart_create(),
+                json!({ "input": { "lines": [ { "merchandiseId": ids[0], "quantity": 1 } ] } }),
+            )
+            .await;
+        let answered = ada
+            .data(
+                CHECKOUT,
+                json!({ "cartId": cart["cartCreate"]["cart"]["id"], "payment": { "token": card }, "key": card }),
+            )
+            .await;
+        let order = &answered["cartCheckout"]["order"];
+        assert_eq!(order["status"], "PENDING", "{answered}");
+        let order_id = order["id"].as_str().unwrap().to_string();
+
+        let seen = subscribe(
+            &shop,
+            ada.token.as_deref(),
+            STATUS_SUB,
+            json!({ "id": order_id }),
+        )
+        .await;
+        let statuses: Vec<&str> = seen
+            .iter()
+            .map(|p| {
+                p["data"]["orderStatusChanged"]["status"]
+                    .as_str()
+                    .unwrap_or("?")
+            })
+            .collect();
+        assert!(
+            statuses == ["PENDING", outcome] || statuses == [outcome],
+            "{card}: {seen:?}"
+        );
+        assert!(
+            seen.iter()
+                .all(|p| p["data"]["orderStatusChanged"]["id"] == order_id)
+        );
+
+        // Another customer, and a guest, are told the order does not exist.
+        for token in [bob.token.as_deref(), None] {
+            let theirs = subscribe(&shop, token, STATUS_SUB, json!({ "id": order_id })).await;
+            assert_eq!(theirs.len(), 1, "{theirs:?}");
+            assert_eq!(
+                theirs[0]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+                "{theirs:?}"
+            );
+        }
+    }
+    // A malformed id is an error, not a hang.
+    let bad = subscribe(&shop, None, STATUS_SUB, json!({ "id": "nope" })).await;
+    assert!(bad[0]["errors"][0]["message"].is_string(), "{bad:?}");
+    shop.stop().await;
+}

@@ -1,7 +1,18 @@
-//! Caller identity: customer access tokens from HTTP headers or the websocket `connection_init` payload.
+//! Caller identity: customer access tokens from HTTP headers or the websocket `connection_init` payload,
+//! resolved to an [`Actor`] (customer id and staff permissions) by the session and user services, with a short
+//! per-gateway cache ([`Authenticator`]): a revoked token stops working within [`AuthOptions::cache_ttl`] on
+//! every gateway, and at once on the gateway that revoked it.
+use std::{
+    num::NonZeroUsize,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
 use axum::http::HeaderMap;
-use shop_idl::session;
-use shop_kernel::{Actor, Error};
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use shop_idl::{session, user};
+use shop_kernel::{Actor, Error, Permission};
 
 use crate::clients::Clients;
 
@@ -56,10 +67,7 @@ pub async fn validate_token(clients: &Clients, token: &str) -> Result<Option<Str
             "the access token is invalid",
         ));
     }
-    let system = Actor {
-        customer_id: None,
-        system: true,
-    };
+    let system = Actor::internal();
     let req = session::ValidateRequest {
         token: token.to_string().into(),
     };
@@ -80,13 +88,96 @@ pub async fn validate_token(clients: &Clients, token: &str) -> Result<Option<Str
         .filter(|c| !c.is_empty()))
 }
 
-/// The actor for a presented token (`None` = no token = guest).
-pub async fn actor_for(clients: &Clients, token: Option<&str>) -> Result<Actor, Error> {
-    match token {
-        None => Ok(Actor::guest()),
-        Some(t) => Ok(match validate_token(clients, t).await? {
-            Some(customer) => Actor::customer(customer),
-            None => Actor::guest(),
-        }),
+/// The actor of a valid token: a guest, or a customer with their staff permissions (looked up now).
+async fn resolve(clients: &Clients, token: &str) -> Result<Actor, Error> {
+    let Some(customer_id) = validate_token(clients, token).await? else {
+        return Ok(Actor::guest());
+    };
+    let actor = Actor::customer(customer_id.clone());
+    let req = user::GetCustomersRequest {
+        ids: vec![customer_id.into()],
+    };
+    let resp = shop_rpc::with_actor(&actor, async {
+        shop_rpc::call("user", clients.user.get_customers(req).await)
+    })
+    .await?;
+    let permissions = resp
+        .customers
+        .first()
+        .and_then(|c| c.permissions.as_ref())
+        .map(|names| names.iter().filter_map(|n| Permission::parse(n)).collect())
+        .unwrap_or_default();
+    Ok(actor.with_permissions(permissions))
+}
+
+/// Token-resolution settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthOptions {
+    /// How long a resolved token is reused without asking the session service (zero: never cached).
+    pub cache_ttl: Duration,
+    /// Most tokens cached.
+    pub cache_capacity: usize,
+}
+
+impl Default for AuthOptions {
+    fn default() -> Self {
+        Self {
+            cache_ttl: Duration::from_secs(2),
+            cache_capacity: 10_000,
+        }
+    }
+}
+
+type TokenKey = [u8; 32];
+
+/// Resolves tokens to actors, remembering each answer for at most [`AuthOptions::cache_ttl`]. Only successful
+/// resolutions are cached (an unknown token is asked about every time); keys are SHA-256 digests, never tokens.
+pub struct Authenticator {
+    clients: Arc<Clients>,
+    ttl: Duration,
+    cache: Option<Mutex<lru::LruCache<TokenKey, (Actor, Instant)>>>,
+}
+
+impl Authenticator {
+    /// An authenticator asking `clients`' session and user services.
+    pub fn new(clients: Arc<Clients>, opts: AuthOptions) -> Self {
+        let cache = NonZeroUsize::new(opts.cache_capacity)
+            .filter(|_| !opts.cache_ttl.is_zero())
+            .map(|cap| Mutex::new(lru::LruCache::new(cap)));
+        Self {
+            clients,
+            ttl: opts.cache_ttl,
+            cache,
+        }
+    }
+
+    fn key(token: &str) -> TokenKey {
+        Sha256::digest(token.as_bytes()).into()
+    }
+
+    /// The actor for a presented token (`None` = no token = guest).
+    pub async fn actor_for(&self, token: Option<&str>) -> Result<Actor, Error> {
+        let Some(token) = token else {
+            return Ok(Actor::guest());
+        };
+        let key = Self::key(token);
+        if let Some(cache) = &self.cache
+            && let Some((actor, at)) = cache.lock().get(&key)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(actor.clone());
+        }
+        let actor = resolve(&self.clients, token).await?;
+        if let Some(cache) = &self.cache {
+            cache.lock().put(key, (actor.clone(), Instant::now()));
+        }
+        Ok(actor)
+    }
+
+    /// Forgets `token` (after this gateway revoked it).
+    pub fn forget(&self, token: &str) {
+        if let Some(cache) = &self.cache {
+            cache.lock().pop(&Self::key(token));
+        }
     }
 }

@@ -6,7 +6,7 @@ use async_graphql::{
     connection::{Connection, Edge},
 };
 use shop_idl::common;
-use shop_kernel::{Actor, Error, paging::MAX_PAGE_SIZE};
+use shop_kernel::{Actor, Error, Permission, paging::MAX_PAGE_SIZE};
 
 use crate::{
     clients::Clients,
@@ -29,6 +29,18 @@ pub fn loaders<'a>(ctx: &Context<'a>) -> GqlResult<&'a Arc<Loaders>> {
 /// The caller (a guest when the request carries no identity).
 pub fn actor(ctx: &Context<'_>) -> Actor {
     ctx.data_opt::<Actor>().cloned().unwrap_or_default()
+}
+
+/// Fails with a top-level `PERMISSION_DENIED` (`ACCESS_DENIED`) unless the caller is staff holding `p`.
+pub fn require(ctx: &Context<'_>, p: Permission) -> GqlResult<()> {
+    if actor(ctx).may(p) {
+        Ok(())
+    } else {
+        Err(gql(Error::permission_denied(
+            "ACCESS_DENIED",
+            format!("this operation needs the {} staff permission", p.as_str()),
+        )))
+    }
 }
 
 /// Relay paging arguments.

@@ -167,10 +167,40 @@ error_code_enum!(
 error_code_enum!(
     /// Why an order could not be changed.
     OrderErrorCode {
-        ORDER_NOT_FOUND, ORDER_NOT_CANCELLABLE, ORDER_ALREADY_FULFILLED, INVALID_REASON,
+        ORDER_NOT_FOUND, ORDER_NOT_CANCELLABLE, ORDER_NOT_FULFILLABLE, ORDER_ALREADY_FULFILLED, INVALID_REASON,
     }
     aliases {}
 );
+
+error_code_enum!(
+    /// Why a stock adjustment failed.
+    InventoryErrorCode {
+        VARIANT_NOT_FOUND, INVALID_QUANTITY, INVALID_REASON, INSUFFICIENT_STOCK, STOCK_BELOW_RESERVED,
+        STOCK_TOO_LARGE,
+    }
+    aliases { "INVALID_VARIANT_ID" => VARIANT_NOT_FOUND }
+);
+
+/// A failed stock adjustment.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct InventoryUserError {
+    /// Path to the input field that caused the error.
+    pub field: Option<Vec<String>>,
+    /// The error message.
+    pub message: String,
+    /// The error code.
+    pub code: Option<InventoryErrorCode>,
+}
+
+impl UserErrorType for InventoryUserError {
+    fn with_code(field: Option<Vec<String>>, message: String, code: &str) -> Self {
+        Self {
+            field,
+            message,
+            code: Some(InventoryErrorCode::from_code(code)),
+        }
+    }
+}
 
 /// A failed order mutation.
 #[derive(SimpleObject, Debug, Clone)]

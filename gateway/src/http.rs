@@ -25,6 +25,7 @@ pub const MAX_BATCH: usize = 16;
 pub struct AppState {
     pub schema: GatewaySchema,
     pub clients: Arc<Clients>,
+    pub auth: Arc<auth::Authenticator>,
     pub graphiql: bool,
     pub max_body_bytes: usize,
 }
@@ -131,7 +132,7 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
         return error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &msg, gql_response);
     }
     let token = auth::token_from_headers(headers);
-    let actor = match auth::actor_for(&state.clients, token.as_deref()).await {
+    let actor = match state.auth.actor_for(token.as_deref()).await {
         Ok(a) => a,
         Err(e) => return auth_error(&e, gql_response),
     };
@@ -287,7 +288,7 @@ pub async fn ws_graphql(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let header_token = auth::token_from_headers(&headers);
-    let clients = state.clients.clone();
+    let authenticator = state.auth.clone();
     let schema = state.schema.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
@@ -295,7 +296,8 @@ pub async fn ws_graphql(
             GraphQLWebSocket::new(stream, schema, protocol)
                 .on_connection_init(move |payload| async move {
                     let token = auth::token_from_payload(&payload).or(header_token);
-                    let actor = auth::actor_for(&clients, token.as_deref())
+                    let actor = authenticator
+                        .actor_for(token.as_deref())
                         .await
                         .map_err(|e| {
                             let code = if e.kind == ErrorKind::Unavailable {

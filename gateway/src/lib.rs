@@ -49,6 +49,8 @@ pub struct GatewayOptions {
     pub max_complexity: usize,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// Access-token resolution (cache bound for revocation).
+    pub auth: auth::AuthOptions,
     /// How long `cartCheckout` may wait for the order's outcome (not used yet).
     pub checkout_wait_ms: u64,
 }
@@ -72,6 +74,7 @@ impl Default for GatewayOptions {
             max_complexity: 10_000,
             max_body_bytes: 256 * 1024,
             checkout_wait_ms: 0,
+            auth: auth::AuthOptions::default(),
         }
     }
 }
@@ -81,10 +84,15 @@ fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
 }
 
 /// The executable schema over `clients`, with the limits of `opts`.
-pub fn build_schema(opts: &GatewayOptions, clients: Arc<Clients>) -> GatewaySchema {
+pub fn build_schema(
+    opts: &GatewayOptions,
+    clients: Arc<Clients>,
+    authenticator: Arc<auth::Authenticator>,
+) -> GatewaySchema {
     let loaders = Arc::new(Loaders::new(clients.clone()));
     builder()
         .data(clients)
+        .data(authenticator)
         .data(loaders)
         .extension(extension::Gateway)
         .limit_depth(opts.max_depth)
@@ -108,10 +116,12 @@ pub fn schema_sdl() -> String {
 /// Thrift clients are built here, once; no connection is made until a request needs a service.
 pub fn router(opts: GatewayOptions) -> Router {
     let clients = Arc::new(Clients::new(opts.peers, opts.client));
-    let schema = build_schema(&opts, clients.clone());
+    let authenticator = Arc::new(auth::Authenticator::new(clients.clone(), opts.auth));
+    let schema = build_schema(&opts, clients.clone(), authenticator.clone());
     let state = http::AppState {
         schema,
         clients,
+        auth: authenticator,
         graphiql: opts.graphiql,
         max_body_bytes: opts.max_body_bytes,
     };

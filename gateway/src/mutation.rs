@@ -1,13 +1,13 @@
 //! Mutation root: Shopify-style payloads with `userErrors` for business failures.
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
-use shop_idl::{cart as wcart, common, order as worder, session, user};
-use shop_kernel::{Actor, Error, ErrorKind};
+use shop_idl::{cart as wcart, common, inventory, order as worder, session, user};
+use shop_kernel::{Actor, Error, ErrorKind, Permission};
 
 use crate::{
     ctx,
     error::{
-        ArgPaths, CartUserError, CheckoutUserError, CustomerUserError, GqlResult, OrderUserError,
-        Outcome, UserErrorType, outcome,
+        ArgPaths, CartUserError, CheckoutUserError, CustomerUserError, GqlResult,
+        InventoryUserError, OrderUserError, Outcome, UserErrorType, outcome,
     },
     gid::{self, GidType},
     scalars::DateTime,
@@ -21,10 +21,10 @@ use crate::{
 /// Longest access token accepted as input.
 const MAX_TOKEN_LEN: usize = 512;
 
-fn system() -> Actor {
-    Actor {
-        customer_id: None,
-        system: true,
+/// Drops a revoked token from this gateway's token cache.
+fn forget_token(ctx: &Context<'_>, token: &str) {
+    if let Ok(auth) = ctx.data::<std::sync::Arc<crate::auth::Authenticator>>() {
+        auth.forget(token);
     }
 }
 
@@ -223,6 +223,62 @@ pub struct OrderCancelPayload {
     pub order: Option<Order>,
     /// Why the order could not be cancelled.
     pub user_errors: Vec<OrderUserError>,
+}
+
+/// Result of `orderFulfill`.
+#[derive(SimpleObject)]
+pub struct OrderFulfillPayload {
+    /// The order, FULFILLED.
+    pub order: Option<Order>,
+    /// Why the order could not be fulfilled.
+    pub user_errors: Vec<OrderUserError>,
+}
+
+/// How `inventoryAdjust` changes on-hand stock.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum InventoryAdjustmentKind {
+    /// Goods received: `quantity` (> 0) is added.
+    RECEIVE,
+    /// A count: on hand becomes `quantity` (≥ 0).
+    SET,
+    /// A correction: `quantity` (≠ 0, may be negative) is added.
+    CORRECT,
+}
+
+/// Input of `inventoryAdjust`.
+#[derive(InputObject)]
+pub struct InventoryAdjustInput {
+    /// The variant whose stock changes.
+    pub variant_id: ID,
+    /// How `quantity` applies.
+    pub kind: InventoryAdjustmentKind,
+    /// RECEIVE/CORRECT: the change; SET: the new on-hand count.
+    pub quantity: i32,
+    /// Why (recorded with the stock event; 1 to 500 characters).
+    pub reason: String,
+}
+
+/// Stock of one variant.
+#[derive(SimpleObject)]
+pub struct InventoryLevel {
+    /// The variant.
+    pub variant_id: ID,
+    /// Units on hand (including reserved ones).
+    pub on_hand: i64,
+    /// Units held by checkouts in progress.
+    pub reserved: i64,
+    /// Units that can be sold now.
+    pub available: i64,
+}
+
+/// Result of `inventoryAdjust`.
+#[derive(SimpleObject)]
+pub struct InventoryAdjustPayload {
+    /// The variant's stock after the change.
+    pub inventory_level: Option<InventoryLevel>,
+    /// Why the stock could not be changed.
+    pub user_errors: Vec<InventoryUserError>,
 }
 
 /// Result of `customerCreate`.
@@ -725,8 +781,8 @@ impl Mutation {
         )
     }
 
-    /// Cancels one of the signed-in customer's paid, unfulfilled orders: the payment is refunded in full and the
-    /// stock goes back on hand. Idempotent.
+    /// Cancels a paid, unfulfilled order — one of the signed-in customer's, or any order for staff with
+    /// MANAGE_ORDERS: the payment is refunded in full and the stock goes back on hand. Idempotent.
     async fn order_cancel(
         &self,
         ctx: &Context<'_>,
@@ -762,6 +818,113 @@ impl Mutation {
                     order: None,
                     user_errors: vec![OrderUserError::from_service(&e, paths)],
                 },
+            },
+        )
+    }
+
+    /// Marks a paid order fulfilled (staff with MANAGE_ORDERS). Idempotent.
+    async fn order_fulfill(
+        &self,
+        ctx: &Context<'_>,
+        order_id: ID,
+    ) -> GqlResult<OrderFulfillPayload> {
+        ctx::require(ctx, Permission::ManageOrders)?;
+        let paths = ArgPaths {
+            args: &["orderId"],
+            default_arg: None,
+        };
+        let mut errors: Vec<OrderUserError> = Vec::new();
+        let Some(id) = input_id(GidType::Order, &order_id, path(["orderId"]), &mut errors) else {
+            return Ok(OrderFulfillPayload {
+                order: None,
+                user_errors: errors,
+            });
+        };
+        let clients = ctx::clients(ctx)?;
+        let req = worder::FulfillOrderRequest {
+            order_id: id.into(),
+        };
+        Ok(
+            match outcome(shop_rpc::call(
+                "order",
+                clients.order.fulfill_order(req).await,
+            ))? {
+                Outcome::Ok(resp) => OrderFulfillPayload {
+                    order: Some(Order(resp.order)),
+                    user_errors: vec![],
+                },
+                Outcome::User(e) => OrderFulfillPayload {
+                    order: None,
+                    user_errors: vec![OrderUserError::from_service(&e, paths)],
+                },
+            },
+        )
+    }
+
+    /// Changes a variant's on-hand stock (staff with MANAGE_PRODUCTS), recording the reason with the stock event.
+    /// Never below what checkouts hold.
+    async fn inventory_adjust(
+        &self,
+        ctx: &Context<'_>,
+        input: InventoryAdjustInput,
+    ) -> GqlResult<InventoryAdjustPayload> {
+        ctx::require(ctx, Permission::ManageProducts)?;
+        let paths = ArgPaths {
+            args: &["variantId", "kind", "quantity", "reason"],
+            default_arg: Some("input"),
+        };
+        let fail = |errors: Vec<InventoryUserError>| InventoryAdjustPayload {
+            inventory_level: None,
+            user_errors: errors,
+        };
+        let mut errors: Vec<InventoryUserError> = Vec::new();
+        let field = path(["input", "variantId"]);
+        let Some(variant_id) = input_id(
+            GidType::ProductVariant,
+            &input.variant_id,
+            field.clone(),
+            &mut errors,
+        ) else {
+            return Ok(fail(errors));
+        };
+        // Stock exists only for variants the catalog sells.
+        if crate::types::catalog::load_variant(ctx, &variant_id)
+            .await?
+            .is_none()
+        {
+            return Ok(fail(vec![InventoryUserError::with_code(
+                Some(field),
+                "no such product variant".into(),
+                "VARIANT_NOT_FOUND",
+            )]));
+        }
+        let kind = match input.kind {
+            InventoryAdjustmentKind::RECEIVE => inventory::AdjustmentKind::RECEIVE,
+            InventoryAdjustmentKind::SET => inventory::AdjustmentKind::SET,
+            InventoryAdjustmentKind::CORRECT => inventory::AdjustmentKind::CORRECT,
+        };
+        let req = inventory::AdjustStockRequest {
+            variant_id: variant_id.clone().into(),
+            kind,
+            quantity: i64::from(input.quantity),
+            reason: input.reason.into(),
+        };
+        let clients = ctx::clients(ctx)?;
+        Ok(
+            match outcome(shop_rpc::call(
+                "inventory",
+                clients.inventory.adjust_stock(req).await,
+            ))? {
+                Outcome::Ok(resp) => InventoryAdjustPayload {
+                    inventory_level: Some(InventoryLevel {
+                        variant_id: ID(gid::encode(GidType::ProductVariant, &variant_id)),
+                        on_hand: resp.level.on_hand,
+                        reserved: resp.level.reserved,
+                        available: resp.level.available,
+                    }),
+                    user_errors: vec![],
+                },
+                Outcome::User(e) => fail(vec![InventoryUserError::from_service(&e, paths)]),
             },
         )
     }
@@ -824,7 +987,7 @@ impl Mutation {
             email: input.email.into(),
             password: input.password.into(),
         };
-        let auth = shop_rpc::with_actor(&system(), async {
+        let auth = shop_rpc::with_actor(&Actor::internal(), async {
             shop_rpc::call("user", clients.user.authenticate(req).await)
         })
         .await;
@@ -842,7 +1005,7 @@ impl Mutation {
         let req = session::CreateSessionRequest {
             customer_id: customer.id,
         };
-        let created = shop_rpc::with_actor(&system(), async {
+        let created = shop_rpc::with_actor(&Actor::internal(), async {
             shop_rpc::call("session", clients.session.create_session(req).await)
         })
         .await;
@@ -879,12 +1042,15 @@ impl Mutation {
         }
         let clients = ctx::clients(ctx)?;
         let req = session::RenewRequest {
-            token: customer_access_token.into(),
+            token: customer_access_token.clone().into(),
         };
-        let r = shop_rpc::with_actor(&system(), async {
+        let r = shop_rpc::with_actor(&Actor::internal(), async {
             shop_rpc::call("session", clients.session.renew(req).await)
         })
         .await;
+        if r.is_ok() {
+            forget_token(ctx, &customer_access_token);
+        }
         Ok(match outcome(r)? {
             Outcome::Ok(resp) => CustomerAccessTokenRenewPayload {
                 customer_access_token: Some(access_token(resp)),
@@ -923,10 +1089,13 @@ impl Mutation {
         let req = session::RevokeRequest {
             token: customer_access_token.clone().into(),
         };
-        let r = shop_rpc::with_actor(&system(), async {
+        let r = shop_rpc::with_actor(&Actor::internal(), async {
             shop_rpc::call("session", clients.session.revoke(req).await)
         })
         .await;
+        if r.is_ok() {
+            forget_token(ctx, &customer_access_token);
+        }
         Ok(match outcome(r)? {
             Outcome::Ok(resp) => CustomerAccessTokenDeletePayload {
                 deleted_access_token: Some(customer_access_token),

@@ -131,11 +131,14 @@ union OrderEvent {
 struct CustomerRegistered { 1: required string customer_id, 2: required string email, 3: required bool accepts_marketing }
 struct CustomerProfileUpdated { 1: required string customer_id }
 struct CustomerAddressesChanged { 1: required string customer_id, 2: required i32 address_count }
+/// The customer's staff permissions are now exactly `permissions` (empty: no longer staff).
+struct CustomerPermissionsChanged { 1: required string customer_id, 2: required list<string> permissions }
 
 union UserEvent {
     1: CustomerRegistered registered,
     2: CustomerProfileUpdated profile_updated,
     3: CustomerAddressesChanged addresses_changed,
+    4: CustomerPermissionsChanged permissions_changed,
 }
 
 // ---- session (topic shop.session.v1) ----

@@ -40,6 +40,8 @@ struct Customer {
     8: optional string default_address_id,
     9: required i64 created_at_ms,
     10: required i64 updated_at_ms,
+    /// Staff permissions (MANAGE_PRODUCTS, MANAGE_ORDERS); empty for customers who are not staff.
+    11: optional list<string> permissions,
 }
 
 struct RegisterRequest {
@@ -73,6 +75,9 @@ struct UpdateAddressRequest { 1: required string customer_id, 2: required string
 struct DeleteAddressRequest { 1: required string customer_id, 2: required string address_id }
 struct CustomerResponse { 1: required Customer customer }
 
+/// Grants exactly `permissions` to the customer with this email (empty: no longer staff). Internal callers only.
+struct SetPermissionsRequest { 1: required string email, 2: required list<string> permissions }
+
 service UserService {
     RegisterResponse register(1: RegisterRequest req) throws (1: common.ShopError err),
     AuthenticateResponse authenticate(1: AuthenticateRequest req) throws (1: common.ShopError err),
@@ -81,4 +86,5 @@ service UserService {
     CustomerResponse add_address(1: AddAddressRequest req) throws (1: common.ShopError err),
     CustomerResponse update_address(1: UpdateAddressRequest req) throws (1: common.ShopError err),
     CustomerResponse delete_address(1: DeleteAddressRequest req) throws (1: common.ShopError err),
+    CustomerResponse set_permissions(1: SetPermissionsRequest req) throws (1: common.ShopError err),
 }

@@ -40,6 +40,25 @@ pub async fn fetch_customer(ctx: &Context<'_>, id: &str) -> GqlResult<Option<Cus
     }
 }
 
+/// A staff permission.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::upper_case_acronyms, non_camel_case_types)]
+pub enum StaffPermission {
+    /// Create and edit products; adjust stock (`inventoryAdjust`).
+    MANAGE_PRODUCTS,
+    /// Read, cancel (`orderCancel`) and fulfil (`orderFulfill`) any customer's orders.
+    MANAGE_ORDERS,
+}
+
+impl From<shop_kernel::Permission> for StaffPermission {
+    fn from(p: shop_kernel::Permission) -> Self {
+        match p {
+            shop_kernel::Permission::ManageProducts => StaffPermission::MANAGE_PRODUCTS,
+            shop_kernel::Permission::ManageOrders => StaffPermission::MANAGE_ORDERS,
+        }
+    }
+}
+
 /// A postal address of a customer.
 #[derive(Debug, Clone)]
 pub struct MailingAddress(pub user::Address);
@@ -136,6 +155,16 @@ impl Customer {
     /// Email address.
     async fn email(&self) -> &str {
         &self.0.email
+    }
+    /// Staff permissions (empty for customers who are not staff).
+    async fn staff_permissions(&self) -> Vec<StaffPermission> {
+        self.0
+            .permissions
+            .iter()
+            .flatten()
+            .filter_map(|n| shop_kernel::Permission::parse(n))
+            .map(StaffPermission::from)
+            .collect()
     }
     /// First name.
     async fn first_name(&self) -> Option<String> {

@@ -18,6 +18,98 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// A staff permission. Staff are customers holding at least one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Permission {
+    /// Create and edit products and adjust their stock.
+    ManageProducts,
+    /// Read, cancel and fulfil any customer's orders.
+    ManageOrders,
+}
+
+impl Permission {
+    /// Every permission, in a stable order.
+    pub const ALL: [Permission; 2] = [Permission::ManageProducts, Permission::ManageOrders];
+
+    /// The stable name (`MANAGE_PRODUCTS`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::ManageProducts => "MANAGE_PRODUCTS",
+            Permission::ManageOrders => "MANAGE_ORDERS",
+        }
+    }
+
+    /// Parses a stable name (exact, upper case).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of [`Permission`]s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Permissions(u8);
+
+impl Permissions {
+    /// No permission (a customer who is not staff).
+    pub const NONE: Permissions = Permissions(0);
+
+    /// Whether `p` is in the set.
+    pub fn contains(self, p: Permission) -> bool {
+        self.0 & p.bit() != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The permissions in the set, in [`Permission::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = Permission> {
+        Permission::ALL
+            .into_iter()
+            .filter(move |p| self.contains(*p))
+    }
+
+    /// Stable names, comma-separated (`""` when empty).
+    pub fn to_csv(self) -> String {
+        self.iter()
+            .map(Permission::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Parses names (comma-separated, surrounding spaces ignored); `Err(name)` for the first unknown one.
+    pub fn from_csv(csv: &str) -> std::result::Result<Self, String> {
+        Self::from_names(csv.split(',').map(str::trim).filter(|s| !s.is_empty()))
+    }
+
+    /// Parses stable names; `Err(name)` for the first unknown one.
+    pub fn from_names<'a>(
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> std::result::Result<Self, String> {
+        names.into_iter().try_fold(Self::NONE, |set, n| {
+            Permission::parse(n)
+                .map(|p| set.with(p))
+                .ok_or_else(|| n.to_string())
+        })
+    }
+
+    /// The set plus `p`.
+    pub fn with(self, p: Permission) -> Self {
+        Permissions(self.0 | p.bit())
+    }
+}
+
+impl FromIterator<Permission> for Permissions {
+    fn from_iter<I: IntoIterator<Item = Permission>>(iter: I) -> Self {
+        iter.into_iter().fold(Self::NONE, Self::with)
+    }
+}
+
 /// Who is calling, as established by the gateway and carried in RPC metadata.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Actor {
@@ -25,6 +117,8 @@ pub struct Actor {
     pub customer_id: Option<String>,
     /// True for trusted internal callers acting on behalf of the system (e.g. the order saga).
     pub system: bool,
+    /// Staff permissions of the signed-in customer (empty for guests and ordinary customers).
+    pub permissions: Permissions,
 }
 
 impl Actor {
@@ -36,8 +130,24 @@ impl Actor {
     pub fn customer(id: impl Into<String>) -> Self {
         Self {
             customer_id: Some(id.into()),
-            system: false,
+            ..Self::default()
         }
+    }
+    /// A trusted internal caller acting for the system (seeding, operators' tools, sagas).
+    pub fn internal() -> Self {
+        Self {
+            system: true,
+            ..Self::default()
+        }
+    }
+    /// This actor with staff `permissions`.
+    pub fn with_permissions(mut self, permissions: Permissions) -> Self {
+        self.permissions = permissions;
+        self
+    }
+    /// Internal callers and staff holding `p`.
+    pub fn may(&self, p: Permission) -> bool {
+        self.system || self.permissions.contains(p)
     }
     /// May this actor see or change something owned by `owner` (None = a guest-owned capability)?
     pub fn may_access(&self, owner: Option<&str>) -> bool {
@@ -61,5 +171,32 @@ pub fn test_engine(var: &str) -> Option<String> {
             eprintln!("skipped: set {var} to run this test against a real engine");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permissions_round_trip_and_reject_unknown_names() {
+        let all: Permissions = Permission::ALL.into_iter().collect();
+        assert_eq!(all.to_csv(), "MANAGE_PRODUCTS,MANAGE_ORDERS");
+        assert_eq!(Permissions::from_csv(&all.to_csv()), Ok(all));
+        assert_eq!(Permissions::from_csv(""), Ok(Permissions::NONE));
+        assert_eq!(
+            Permissions::from_csv(" MANAGE_ORDERS , "),
+            Ok(Permissions::NONE.with(Permission::ManageOrders))
+        );
+        assert_eq!(
+            Permissions::from_csv("MANAGE_ORDERS,manage_products"),
+            Err("manage_products".to_string())
+        );
+        let staff =
+            Actor::customer("c").with_permissions(Permissions::NONE.with(Permission::ManageOrders));
+        assert!(staff.may(Permission::ManageOrders));
+        assert!(!staff.may(Permission::ManageProducts));
+        assert!(Actor::internal().may(Permission::ManageProducts));
+        assert!(!Actor::guest().may(Permission::ManageOrders));
     }
 }

@@ -8,7 +8,7 @@ use std::{cell::RefCell, future::Future, time::Duration};
 
 use metainfo::{Forward, METAINFO, MetaInfo};
 use shop_idl::common;
-use shop_kernel::{Actor, Error, ErrorKind};
+use shop_kernel::{Actor, Error, ErrorKind, Permission};
 use tokio_util::sync::CancellationToken;
 use volo::net::{
     conn::Conn,
@@ -22,6 +22,8 @@ pub use shop_idl;
 pub const META_CUSTOMER: &str = "thriftshop-customer";
 /// Metadata key marking a trusted internal caller acting as the system.
 pub const META_SYSTEM: &str = "thriftshop-system";
+/// Metadata key of the calling staff member's permissions (comma-separated names).
+pub const META_PERMISSIONS: &str = "thriftshop-permissions";
 
 fn kind_to_wire(kind: ErrorKind) -> common::ErrorKind {
     match kind {
@@ -122,9 +124,19 @@ pub fn current_actor() -> Actor {
                 .map(|s| s.to_string())
                 .filter(|s| !s.is_empty());
             let system = mi.get_persistent(META_SYSTEM).is_some_and(|s| s == "1");
+            // Unknown names are dropped: a newer caller never grants an older callee more than it knows.
+            let permissions = mi
+                .get_persistent(META_PERMISSIONS)
+                .map(|csv| {
+                    csv.split(',')
+                        .filter_map(|n| Permission::parse(n.trim()))
+                        .collect()
+                })
+                .unwrap_or_default();
             Actor {
                 customer_id,
                 system,
+                permissions,
             }
         })
         .unwrap_or_default()
@@ -138,6 +150,9 @@ pub async fn with_actor<F: Future>(actor: &Actor, fut: F) -> F::Output {
     }
     if actor.system {
         mi.set_persistent(META_SYSTEM, "1");
+    }
+    if !actor.permissions.is_empty() {
+        mi.set_persistent(META_PERMISSIONS, actor.permissions.to_csv());
     }
     METAINFO.scope(RefCell::new(mi), fut).await
 }

@@ -100,10 +100,7 @@ fn line(v: &str, q: i64) -> LineInput {
 }
 
 fn system() -> Actor {
-    Actor {
-        customer_id: None,
-        system: true,
-    }
+    Actor::internal()
 }
 
 #[tokio::test]

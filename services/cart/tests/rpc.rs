@@ -206,10 +206,7 @@ async fn start() -> Env {
 }
 
 fn system() -> Actor {
-    Actor {
-        customer_id: None,
-        system: true,
-    }
+    Actor::internal()
 }
 
 fn input(v: &str, q: i64) -> t::CartLineInput {

@@ -19,7 +19,7 @@ use std::{
 };
 
 use parking_lot::{Mutex, RwLock};
-use shop_kernel::{Actor, Error, Result};
+use shop_kernel::{Actor, Error, Permission, Result};
 use shop_store::{EventLog, ExpectedVersion, StoreError};
 
 use crate::{
@@ -314,7 +314,7 @@ impl<S: EventLog> App<S> {
         Ok(out)
     }
 
-    /// Changes on-hand stock (system callers only).
+    /// Changes on-hand stock (staff with MANAGE_PRODUCTS and internal callers), recording `reason`.
     pub async fn adjust_stock(
         &self,
         actor: &Actor,
@@ -323,7 +323,12 @@ impl<S: EventLog> App<S> {
         quantity: i64,
         reason: &str,
     ) -> Result<StockLevel> {
-        require_system(actor)?;
+        if !actor.may(Permission::ManageProducts) {
+            return Err(Error::permission_denied(
+                "CALLER_NOT_ALLOWED",
+                "only staff with MANAGE_PRODUCTS may adjust stock",
+            ));
+        }
         validate::variant_id(variant_id, &["variantId"])?;
         validate::adjust_quantity(quantity)?;
         validate::reason(reason)?;

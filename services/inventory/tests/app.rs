@@ -16,10 +16,7 @@ use shop_store::{
 };
 
 fn system() -> Actor {
-    Actor {
-        customer_id: None,
-        system: true,
-    }
+    Actor::internal()
 }
 
 async fn app_with_stock(stock: &[(&str, i64)]) -> (App<MemoryEventStore>, MemoryEventStore) {
@@ -446,10 +443,7 @@ async fn committed_stock_can_be_returned_once() {
             .code,
         "RESERVATION_NOT_FOUND"
     );
-    let customer = Actor {
-        customer_id: Some("c".into()),
-        system: false,
-    };
+    let customer = Actor::customer("c");
     assert_eq!(
         app.return_stock(&customer, "r1", "x")
             .await

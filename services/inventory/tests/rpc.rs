@@ -47,10 +47,7 @@ async fn start() -> (
 }
 
 fn system() -> Actor {
-    Actor {
-        customer_id: None,
-        system: true,
-    }
+    Actor::internal()
 }
 
 fn line(v: &str, q: i64) -> t::StockLine {

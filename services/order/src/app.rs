@@ -17,7 +17,7 @@
 use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use parking_lot::Mutex;
-use shop_kernel::{Actor, Error, ErrorKind, PageRequest, Result, ids};
+use shop_kernel::{Actor, Error, ErrorKind, PageRequest, Permission, Result, ids};
 use shop_store::EventStore;
 use tokio::sync::Notify;
 
@@ -559,7 +559,8 @@ impl<S: EventStore + Clone, P: Peers, Y: PaymentProvider> OrderApp<S, P, Y> {
         }
     }
 
-    /// An order the caller may change: the owning customer, or an internal caller. Others get NOT_FOUND.
+    /// An order the caller may change: the owning customer, staff with MANAGE_ORDERS, or an internal caller.
+    /// Others get NOT_FOUND.
     async fn owned_order(&self, actor: &Actor, order_id: &str) -> Result<Order> {
         let not_found =
             || Error::not_found("ORDER_NOT_FOUND", "order not found").with_field(["orderId"]);
@@ -568,7 +569,8 @@ impl<S: EventStore + Clone, P: Peers, Y: PaymentProvider> OrderApp<S, P, Y> {
         }
         let order = self.repo.load(order_id).await?.ok_or_else(not_found)?;
         let owner = order.customer_id.as_deref();
-        let allowed = actor.system || (owner.is_some() && actor.customer_id.as_deref() == owner);
+        let allowed = actor.may(Permission::ManageOrders)
+            || (owner.is_some() && actor.customer_id.as_deref() == owner);
         if allowed { Ok(order) } else { Err(not_found()) }
     }
 
@@ -610,12 +612,12 @@ impl<S: EventStore + Clone, P: Peers, Y: PaymentProvider> OrderApp<S, P, Y> {
             .ok_or_else(|| Error::internal("order vanished"))
     }
 
-    /// Marks a paid order fulfilled (internal callers only). Idempotent.
+    /// Marks a paid order fulfilled (staff with MANAGE_ORDERS and internal callers). Idempotent.
     pub async fn fulfill(&self, actor: &Actor, order_id: &str) -> Result<Order> {
-        if !actor.system {
+        if !actor.may(Permission::ManageOrders) {
             return Err(Error::permission_denied(
                 "CALLER_NOT_ALLOWED",
-                "only internal callers may fulfil orders",
+                "only staff with MANAGE_ORDERS may fulfil orders",
             ));
         }
         let order = self.owned_order(actor, order_id).await?;
@@ -639,7 +641,8 @@ impl<S: EventStore + Clone, P: Peers, Y: PaymentProvider> OrderApp<S, P, Y> {
                 continue;
             }
             if let Some(o) = self.repo.load(id).await?
-                && actor.may_access(o.customer_id.as_deref())
+                && (actor.may_access(o.customer_id.as_deref())
+                    || actor.may(Permission::ManageOrders))
             {
                 out.push(o);
             }

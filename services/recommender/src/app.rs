@@ -203,10 +203,7 @@ mod tests {
             app.for_customer(&c1, "c1", 3).await.unwrap(),
             s(&["p3", "p4", "n1"])
         );
-        let system = Actor {
-            customer_id: None,
-            system: true,
-        };
+        let system = Actor::internal();
         assert_eq!(
             app.for_customer(&system, "c1", 1).await.unwrap(),
             s(&["p3"])

@@ -172,14 +172,7 @@ async fn recommendations_over_thrift() {
     };
     let as_c1 = shop_rpc::with_actor(&Actor::customer("c1"), client.for_customer(for_c1())).await;
     assert_eq!(ids(shop_rpc::call("recommender", as_c1)), s(&["p3", "p4"]));
-    let as_system = shop_rpc::with_actor(
-        &Actor {
-            customer_id: None,
-            system: true,
-        },
-        client.for_customer(for_c1()),
-    )
-    .await;
+    let as_system = shop_rpc::with_actor(&Actor::internal(), client.for_customer(for_c1())).await;
     assert_eq!(
         ids(shop_rpc::call("recommender", as_system)),
         s(&["p3", "p4"])

@@ -12,10 +12,7 @@ use shop_session::{
 async fn expired_tokens_are_invalid_but_still_revocable() -> anyhow::Result<()> {
     let store = MemorySessionStore::new();
     let app = SessionApp::new(store.clone(), SessionConfig { ttl_ms: 30 });
-    let system = Actor {
-        customer_id: None,
-        system: true,
-    };
+    let system = Actor::internal();
     let issued = app.create_session(&system, "c1").await?;
     assert_eq!(issued.session.kind, SessionKind::Customer);
     app.validate(&issued.token).await?;

@@ -61,10 +61,7 @@ impl Running {
 }
 
 fn system() -> Actor {
-    Actor {
-        customer_id: None,
-        system: true,
-    }
+    Actor::internal()
 }
 
 fn create(customer_id: &str) -> wire::CreateSessionRequest {

@@ -5,7 +5,7 @@ use argon2::{
     Algorithm, Argon2, Params, Version,
     password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
 };
-use shop_kernel::{Actor, Error, ErrorKind};
+use shop_kernel::{Actor, Error, ErrorKind, Permissions};
 use shop_store::StoreError;
 use tokio::sync::{OnceCell, Semaphore};
 
@@ -270,6 +270,37 @@ impl<S: CustomerStore> UserApp<S> {
         validate::id(address_id, &["address_id"])?;
         self.modify(actor, customer_id, |c, now| {
             c.delete_address(address_id, now)
+        })
+        .await
+    }
+
+    /// Grants exactly `permissions` (stable names) to the customer with `email`. Internal callers only: staff are
+    /// appointed by operators (`thriftshop staff grant`), never through the public API.
+    pub async fn set_permissions(
+        &self,
+        actor: &Actor,
+        email: &str,
+        permissions: &[String],
+    ) -> Result<Customer, Error> {
+        if !actor.system {
+            return Err(Error::permission_denied(
+                "CALLER_NOT_ALLOWED",
+                "only internal callers may change permissions",
+            ));
+        }
+        let permissions =
+            Permissions::from_names(permissions.iter().map(String::as_str)).map_err(|name| {
+                Error::invalid("UNKNOWN_PERMISSION", format!("unknown permission {name:?}"))
+                    .with_field(["permissions"])
+            })?;
+        let email = validate::normalize_email(email)?;
+        let credentials = self
+            .store
+            .credentials(&email)
+            .await?
+            .ok_or_else(|| customer_not_found().with_field(["email"]))?;
+        self.modify(actor, &credentials.customer_id, |c, now| {
+            Ok(c.set_permissions(permissions, now))
         })
         .await
     }

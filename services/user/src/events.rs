@@ -13,6 +13,7 @@ pub fn event_type(e: &UserEvent) -> &'static str {
         UserEvent::Registered { .. } => "user.registered.v1",
         UserEvent::ProfileUpdated { .. } => "user.profile_updated.v1",
         UserEvent::AddressesChanged { .. } => "user.addresses_changed.v1",
+        UserEvent::PermissionsChanged { .. } => "user.permissions_changed.v1",
     }
 }
 
@@ -40,6 +41,13 @@ pub fn to_wire(e: &UserEvent) -> wire::UserEvent {
             customer_id: customer_id.clone().into(),
             address_count: *address_count,
         }),
+        UserEvent::PermissionsChanged {
+            customer_id,
+            permissions,
+        } => wire::UserEvent::PermissionsChanged(wire::CustomerPermissionsChanged {
+            customer_id: customer_id.clone().into(),
+            permissions: permissions.iter().map(|p| p.as_str().into()).collect(),
+        }),
     }
 }
 
@@ -57,6 +65,14 @@ pub fn from_wire(e: wire::UserEvent) -> UserEvent {
         wire::UserEvent::AddressesChanged(a) => UserEvent::AddressesChanged {
             customer_id: a.customer_id.to_string(),
             address_count: a.address_count,
+        },
+        wire::UserEvent::PermissionsChanged(p) => UserEvent::PermissionsChanged {
+            customer_id: p.customer_id.to_string(),
+            permissions: p
+                .permissions
+                .iter()
+                .filter_map(|n| shop_kernel::Permission::parse(n))
+                .collect(),
         },
     }
 }
@@ -97,6 +113,10 @@ mod tests {
             UserEvent::AddressesChanged {
                 customer_id: "c".into(),
                 address_count: 3,
+            },
+            UserEvent::PermissionsChanged {
+                customer_id: "c".into(),
+                permissions: shop_kernel::Permission::ALL.into_iter().collect(),
             },
         ];
         for e in events {

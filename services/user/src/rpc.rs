@@ -75,6 +75,12 @@ pub fn customer_to_wire(c: &Customer) -> wire::Customer {
         default_address_id: opt_wire(&c.default_address_id),
         created_at_ms: c.created_at_ms,
         updated_at_ms: c.updated_at_ms,
+        permissions: Some(
+            c.permissions
+                .iter()
+                .map(|p| FastStr::from_static_str(p.as_str()))
+                .collect(),
+        ),
     }
 }
 
@@ -180,6 +186,18 @@ impl<S: CustomerStore> wire::UserService for UserRpc<S> {
         reply(customer_response(
             self.app
                 .delete_address(&current_actor(), &req.customer_id, &req.address_id)
+                .await,
+        ))
+    }
+
+    async fn set_permissions(
+        &self,
+        req: wire::SetPermissionsRequest,
+    ) -> ServerResult<wire::CustomerResponse, wire::UserServiceSetPermissionsException> {
+        let names: Vec<String> = req.permissions.iter().map(|s| s.to_string()).collect();
+        reply(customer_response(
+            self.app
+                .set_permissions(&current_actor(), &req.email, &names)
                 .await,
         ))
     }

@@ -87,10 +87,7 @@ fn address(zip: &str) -> wire::AddressInput {
 }
 
 fn system() -> Actor {
-    Actor {
-        customer_id: None,
-        system: true,
-    }
+    Actor::internal()
 }
 
 #[tokio::test]
@@ -108,6 +105,29 @@ async fn register_and_authenticate() -> anyhow::Result<()> {
     assert_eq!(ann.first_name.as_deref(), Some("Ann"));
     assert!(ann.accepts_marketing);
     assert!(ann.addresses.is_empty());
+
+    // Only internal callers appoint staff; customers (even for themselves) and guests are refused.
+    let grant = |email: &str| shop_idl::user::SetPermissionsRequest {
+        email: email.to_string().into(),
+        permissions: vec!["MANAGE_ORDERS".into()],
+    };
+    for actor in [Actor::customer(ann.id.to_string()), Actor::guest()] {
+        let e = with_actor(&actor, async {
+            call("user", c.set_permissions(grant("ann@example.com")).await)
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(
+            (e.kind, e.code.as_ref()),
+            (ErrorKind::PermissionDenied, "CALLER_NOT_ALLOWED")
+        );
+    }
+    let staff = with_actor(&system(), async {
+        call("user", c.set_permissions(grant("ANN@example.com")).await)
+    })
+    .await?
+    .customer;
+    assert_eq!(staff.permissions, Some(vec!["MANAGE_ORDERS".into()]));
 
     // Duplicate (after normalisation).
     let e = call(

@@ -123,9 +123,31 @@ async fn conformance<S: CustomerStore + Clone>(store: S) -> anyhow::Result<()> {
             e3.iter().map(|e| events::to_new_event(e, 3_001)).collect(),
         )
         .await?;
-    assert_eq!(store.get("c1").await?, Some(a3));
+    assert_eq!(store.get("c1").await?, Some(a3.clone()));
 
-    // Outbox: registered + 3 address changes on c1's stream, registered on c3's; in global order.
+    // Staff permissions are stored with the customer (and read back by every lookup).
+    let staff: shop_kernel::Permissions = shop_kernel::Permission::ALL.into_iter().collect();
+    let (a4, e4) = a3.set_permissions(staff, 3_002);
+    store
+        .update(
+            a4.clone(),
+            a3.version,
+            e4.iter().map(|e| events::to_new_event(e, 3_002)).collect(),
+        )
+        .await?;
+    assert_eq!(store.get("c1").await?.map(|c| c.permissions), Some(staff));
+    assert_eq!(store.get_many(&["c1".into()]).await?, vec![a4.clone()]);
+    let (a5, e5) = a4.set_permissions(shop_kernel::Permissions::NONE, 3_003);
+    store
+        .update(
+            a5.clone(),
+            a4.version,
+            e5.iter().map(|e| events::to_new_event(e, 3_003)).collect(),
+        )
+        .await?;
+    assert_eq!(store.get("c1").await?, Some(a5));
+
+    // Outbox: registered + 3 address changes + 2 permission changes on c1's stream, registered on c3's.
     let stream: Vec<String> = store
         .events()
         .load("c1")
@@ -139,11 +161,13 @@ async fn conformance<S: CustomerStore + Clone>(store: S) -> anyhow::Result<()> {
             "user.registered.v1",
             "user.addresses_changed.v1",
             "user.addresses_changed.v1",
-            "user.addresses_changed.v1"
+            "user.addresses_changed.v1",
+            "user.permissions_changed.v1",
+            "user.permissions_changed.v1"
         ]
     );
     let all = store.events().unpublished(100).await?;
-    assert_eq!(all.len(), 5);
+    assert_eq!(all.len(), 7);
     assert!(all.windows(2).all(|w| w[0].position < w[1].position));
     assert!(all.iter().all(|r| r.event.topic == "shop.user.v1"));
     let types: Vec<&str> = all.iter().map(|r| r.event.event_type.as_str()).collect();

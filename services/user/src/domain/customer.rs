@@ -1,5 +1,5 @@
 //! The customer record and the pure rules that change it.
-use shop_kernel::Error;
+use shop_kernel::{Error, Permissions};
 
 use super::validate::{
     self, MAX_ADDRESS_FIELD_CHARS, MAX_ADDRESSES, MAX_NAME_CHARS, MAX_PHONE_CHARS, optional_text,
@@ -90,6 +90,8 @@ pub struct Customer {
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     pub version: u64,
+    /// Staff permissions (empty for customers who are not staff).
+    pub permissions: Permissions,
 }
 
 /// What happened to a customer (published on `shop.user.v1`).
@@ -107,6 +109,11 @@ pub enum UserEvent {
     AddressesChanged {
         customer_id: String,
         address_count: i32,
+    },
+    /// `user.permissions_changed.v1`
+    PermissionsChanged {
+        customer_id: String,
+        permissions: Permissions,
     },
 }
 
@@ -151,6 +158,7 @@ pub fn register(
         created_at_ms: now_ms,
         updated_at_ms: now_ms,
         version: 1,
+        permissions: Permissions::NONE,
     };
     let event = UserEvent::Registered {
         customer_id: customer.id.clone(),
@@ -173,6 +181,24 @@ impl Customer {
             customer_id: self.id.clone(),
             address_count: i32::try_from(self.addresses.len()).unwrap_or(i32::MAX),
         }
+    }
+
+    /// Grants exactly `permissions` (none and the same state if they already are).
+    pub fn set_permissions(
+        &self,
+        permissions: Permissions,
+        now_ms: i64,
+    ) -> (Customer, Vec<UserEvent>) {
+        if permissions == self.permissions {
+            return (self.clone(), Vec::new());
+        }
+        let mut next = self.touched(now_ms);
+        next.permissions = permissions;
+        let event = UserEvent::PermissionsChanged {
+            customer_id: self.id.clone(),
+            permissions,
+        };
+        (next, vec![event])
     }
 
     /// Applies a profile patch. Returns the new state and its events (none, and the same state, if nothing changed).

@@ -8,12 +8,15 @@ use shop_store::{
 };
 
 use super::{CreateOutcome, Credentials, CustomerStore, version_conflict};
+use shop_kernel::Permission;
+
 use crate::domain::{Address, Customer};
 
 /// Schema of the user service.
-pub const USER_MIGRATIONS: &[Migration] = &[Migration {
-    name: "user_v1",
-    sql: "
+pub const USER_MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "user_v1",
+        sql: "
         CREATE TABLE customers (
             id TEXT PRIMARY KEY,
             email TEXT NOT NULL UNIQUE,
@@ -44,7 +47,12 @@ pub const USER_MIGRATIONS: &[Migration] = &[Migration {
         );
         CREATE INDEX addresses_by_customer ON addresses (customer_id, position);
     ",
-}];
+    },
+    Migration {
+        name: "user_v2_permissions",
+        sql: "ALTER TABLE customers ADD COLUMN permissions TEXT NOT NULL DEFAULT '';",
+    },
+];
 
 /// A [`CustomerStore`] on SQLite.
 #[derive(Clone)]
@@ -79,7 +87,7 @@ impl SqliteCustomerStore {
 }
 
 const CUSTOMER_COLUMNS: &str = "id, email, first_name, last_name, phone, accepts_marketing, default_address_id, \
-                                created_at_ms, updated_at_ms, version";
+                                created_at_ms, updated_at_ms, version, permissions";
 
 fn row_to_customer(r: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
     Ok(Customer {
@@ -93,6 +101,12 @@ fn row_to_customer(r: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
         created_at_ms: r.get(7)?,
         updated_at_ms: r.get(8)?,
         version: r.get::<_, i64>(9)? as u64,
+        // Names this build does not know are dropped (never widened).
+        permissions: r
+            .get::<_, String>(10)?
+            .split(',')
+            .filter_map(|n| Permission::parse(n.trim()))
+            .collect(),
         addresses: Vec::new(),
     })
 }
@@ -189,8 +203,8 @@ impl CustomerStore for SqliteCustomerStore {
             .write(move |tx| {
                 let inserted = tx.execute(
                     "INSERT INTO customers (id, email, password_hash, first_name, last_name, phone, accepts_marketing,
-                                            default_address_id, created_at_ms, updated_at_ms, version)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                            default_address_id, created_at_ms, updated_at_ms, version, permissions)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     params![
                         customer.id,
                         customer.email,
@@ -202,7 +216,8 @@ impl CustomerStore for SqliteCustomerStore {
                         customer.default_address_id,
                         customer.created_at_ms,
                         customer.updated_at_ms,
-                        customer.version as i64
+                        customer.version as i64,
+                        customer.permissions.to_csv()
                     ],
                 );
                 match inserted {
@@ -270,7 +285,7 @@ impl CustomerStore for SqliteCustomerStore {
             .write(move |tx| {
                 let changed = tx.execute(
                     "UPDATE customers SET first_name = ?1, last_name = ?2, phone = ?3, accepts_marketing = ?4,
-                            default_address_id = ?5, updated_at_ms = ?6, version = ?7
+                            default_address_id = ?5, updated_at_ms = ?6, version = ?7, permissions = ?10
                      WHERE id = ?8 AND version = ?9",
                     params![
                         customer.first_name,
@@ -281,7 +296,8 @@ impl CustomerStore for SqliteCustomerStore {
                         customer.updated_at_ms,
                         customer.version as i64,
                         customer.id,
-                        expected_version as i64
+                        expected_version as i64,
+                        customer.permissions.to_csv()
                     ],
                 )?;
                 if changed == 0 {
