@@ -69,6 +69,7 @@ use scylla::{
     client::{
         execution_profile::ExecutionProfile, session::Session, session_builder::SessionBuilder,
     },
+    deserialize::DeserializationError,
     errors::{
         DbError, ExecutionError, FirstRowError, IntoRowsResultError, MaybeFirstRowError,
         MetadataError, NewSessionError, NextRowError, PagerExecutionError, PrepareError,
@@ -219,6 +220,8 @@ struct Statements {
 struct Inner {
     session: Session,
     st: Statements,
+    /// SERIAL or LOCAL_SERIAL: the consistency of reads that must see (and complete) every Paxos write.
+    serial_read: Consistency,
     request_timeout: Duration,
     /// Client timeout of the append batch when shorter than `request_timeout` (tests of the settle path).
     cas_timeout: Option<Duration>,
@@ -258,6 +261,7 @@ macro_rules! backend_from {
 
 backend_from!(
     NewSessionError,
+    DeserializationError,
     ExecutionError,
     PrepareError,
     PagerExecutionError,
@@ -273,8 +277,9 @@ backend_from!(
 );
 
 /// Did `e` possibly reach the replicas (a CAS whose outcome must be settled), or is it certain that nothing
-/// was written? Errors not known to be definite count as unknown.
-fn outcome_unknown(e: &ExecutionError) -> bool {
+/// was written? Errors not known to be definite count as unknown. Shared with the services' Cassandra
+/// adapters, which settle their own LWTs the same way.
+pub fn outcome_unknown(e: &ExecutionError) -> bool {
     match e {
         ExecutionError::BadQuery(_)
         | ExecutionError::EmptyPlan
@@ -426,32 +431,80 @@ impl SerializeRow for AppendRow<'_> {
     }
 }
 
+/// The outcome of a lightweight transaction (a single conditional statement or a conditional batch): whether
+/// it applied and, when it did not, the current rows the server returned for its conditions.
+#[derive(Debug)]
+pub struct LwtOutcome {
+    /// The `[applied]` flag.
+    pub applied: bool,
+    /// Column names of `rows` (the first is `[applied]`).
+    pub columns: Vec<String>,
+    /// The rows returned: for a failed condition, the current values of the rows the conditions looked at
+    /// (one row per existing conditioned row of a batch).
+    pub rows: Vec<Row>,
+}
+
+impl LwtOutcome {
+    /// Reads the outcome of an LWT from its result.
+    pub fn from_result(result: QueryResult) -> Result<Self, StoreError> {
+        let rows = result.into_rows_result()?;
+        let columns: Vec<String> = rows
+            .column_specs()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+        if columns.first().map(String::as_str) != Some("[applied]") {
+            return Err(StoreError::Backend(
+                "cassandra: LWT result without [applied]".into(),
+            ));
+        }
+        let rows: Vec<Row> = rows.rows::<Row>()?.collect::<Result<_, _>>()?;
+        let applied = matches!(
+            rows.first().and_then(|r| r.columns.first()),
+            Some(Some(CqlValue::Boolean(true)))
+        );
+        Ok(Self {
+            applied,
+            columns,
+            rows,
+        })
+    }
+
+    /// The value of `column` in row `row` (`None` when absent or null).
+    pub fn value(&self, row: usize, column: &str) -> Option<&CqlValue> {
+        let at = self.columns.iter().position(|c| c == column)?;
+        self.rows.get(row)?.columns.get(at)?.as_ref()
+    }
+
+    /// A text column of row `row`.
+    pub fn text(&self, row: usize, column: &str) -> Option<&str> {
+        match self.value(row, column)? {
+            CqlValue::Text(t) | CqlValue::Ascii(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// A `bigint` column of row `row`.
+    pub fn bigint(&self, row: usize, column: &str) -> Option<i64> {
+        match self.value(row, column)? {
+            CqlValue::BigInt(v) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
 /// The `[applied]` flag of an LWT result and the current value of `column` (present when not applied).
 fn lwt_outcome(result: QueryResult, column: &str) -> Result<(bool, Option<i64>), StoreError> {
-    let rows = result.into_rows_result()?;
-    let specs = rows.column_specs();
-    let applied_at = specs
-        .get_by_name("[applied]")
-        .map(|(i, _)| i)
-        .ok_or_else(|| StoreError::Backend("cassandra: LWT result without [applied]".into()))?;
-    let value_at = specs.get_by_name(column).map(|(i, _)| i);
-    let row: Row = rows.first_row()?;
-    let applied = matches!(
-        row.columns.get(applied_at),
-        Some(Some(CqlValue::Boolean(true)))
-    );
-    let value = value_at.and_then(|i| match row.columns.get(i) {
-        Some(Some(CqlValue::BigInt(v))) => Some(*v),
-        _ => None,
-    });
-    Ok((applied, value))
+    let outcome = LwtOutcome::from_result(result)?;
+    let value = outcome.bigint(0, column);
+    Ok((outcome.applied, value))
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers.
 
-/// Stable shard of a stream (FNV-1a over the id's bytes); must never change once data exists.
-fn shard_of(stream: &str) -> i32 {
+/// Stable shard (`0..SHARDS`) of a stream or key (FNV-1a over its bytes); must never change once data exists.
+pub fn shard_of(stream: &str) -> i32 {
     let mut h: u32 = 0x811c_9dc5;
     for b in stream.bytes() {
         h ^= u32::from(b);
@@ -480,8 +533,8 @@ fn tag_write_timestamp() -> i64 {
     (2 * TAG_EPOCH_MICROS - now_micros()).max(1)
 }
 
-/// A short random-ish pause (0..`max_ms` ms) against LWT contention; no RNG dependency needed for this.
-async fn jitter(max_ms: u64) {
+/// A short random-ish pause (1..=`max_ms` ms) against LWT contention; no RNG dependency needed for this.
+pub async fn jitter(max_ms: u64) {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
@@ -570,7 +623,7 @@ impl CassandraEventStore {
         )
         .await?;
         session.use_keyspace(ks, false).await?;
-        migrate(&session).await?;
+        apply_migrations(&session, MIGRATIONS).await?;
         // Token-aware routing needs the (new) keyspace's replication in the driver's metadata.
         session.refresh_metadata().await?;
 
@@ -583,6 +636,7 @@ impl CassandraEventStore {
             inner: Arc::new(Inner {
                 session,
                 st,
+                serial_read,
                 request_timeout: settings.request_timeout,
                 cas_timeout: None,
                 grace: marker_grace(settings.request_timeout),
@@ -620,9 +674,51 @@ impl CassandraEventStore {
             .sum())
     }
 
-    /// The underlying driver session (for operations tooling and tests).
+    /// The underlying driver session (for operations tooling and tests, and for the services' adapters that
+    /// keep tables of their own next to the events, see [`apply_migrations`]).
     pub fn session(&self) -> &Session {
         &self.inner.session
+    }
+
+    /// The request timeout this store was connected with.
+    pub fn request_timeout(&self) -> Duration {
+        self.inner.request_timeout
+    }
+
+    /// Prepares `cql` on this store's session (keyspace, execution profile), marked idempotent or not. Only
+    /// statements that may safely be sent twice (reads, plain overwrites) may be marked idempotent: the driver
+    /// retries and speculatively executes only those.
+    pub async fn prepare(
+        &self,
+        cql: &str,
+        idempotent: bool,
+    ) -> Result<PreparedStatement, StoreError> {
+        let mut st = self.inner.session.prepare(cql).await?;
+        st.set_is_idempotent(idempotent);
+        Ok(st)
+    }
+
+    /// Prepares an idempotent read at SERIAL (LOCAL_SERIAL with a local datacenter) consistency: it sees every
+    /// committed Paxos write and completes any proposal a quorum already accepted, which is how an LWT whose
+    /// outcome is unknown is settled.
+    pub async fn prepare_serial_read(&self, cql: &str) -> Result<PreparedStatement, StoreError> {
+        let mut st = self.prepare(cql, true).await?;
+        st.set_consistency(self.inner.serial_read);
+        Ok(st)
+    }
+
+    /// The id of the event at `seq` of `stream`, read at SERIAL consistency (so an append in flight is either
+    /// completed or known not to have happened). `None` if there is no event at that seq.
+    pub async fn event_id_at(&self, stream: &str, seq: u64) -> Result<Option<String>, StoreError> {
+        let rows = self
+            .inner
+            .session
+            .execute_unpaged(&self.inner.st.slot_serial, (stream, seq as i64))
+            .await?
+            .into_rows_result()?;
+        Ok(rows
+            .maybe_first_row::<(Option<String>,)>()?
+            .and_then(|(id,)| id))
     }
 
     async fn scan_shard(&self, shard: i32) -> Result<Vec<(String, Uuid)>, StoreError> {
@@ -1016,8 +1112,15 @@ async fn ddl(session: &Session, cql: String) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Creates `schema_migrations` and applies the missing [`MIGRATIONS`] in order.
-async fn migrate(session: &Session) -> Result<(), StoreError> {
+/// Creates `schema_migrations` (if missing) in the session's keyspace and applies the `migrations` not yet
+/// recorded there, in order, recording each by name. Every statement must be idempotent on its own
+/// (`IF NOT EXISTS`), since two processes may start at once. The event store applies its own list with it;
+/// a service storing more tables in the same keyspace applies its list (with names of its own, e.g.
+/// `session_0001_claims`) after connecting the event store.
+pub async fn apply_migrations(
+    session: &Session,
+    migrations: &[(&str, &str)],
+) -> Result<(), StoreError> {
     ddl(
         session,
         "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at bigint)"
@@ -1032,7 +1135,7 @@ async fn migrate(session: &Session) -> Result<(), StoreError> {
         .prepare("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)")
         .await?;
     record.set_is_idempotent(true);
-    for (name, cql) in MIGRATIONS {
+    for (name, cql) in migrations {
         let done = session
             .execute_unpaged(&check, (name,))
             .await?
@@ -1270,6 +1373,399 @@ impl EventStore for CassandraEventStore {
     fn appended(&self) -> Arc<Notify> {
         self.inner.notify.clone()
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Exactly-once tallies (projections that count).
+
+/// Schema of [`CassandraTallies`], applied by [`CassandraTallies::new`] with [`apply_migrations`].
+pub const TALLY_MIGRATIONS: &[(&str, &str)] = &[
+    // kind 0: a total (`item` = what is counted); kind 1: the marker of an event applied to the group (`item` =
+    // event id), written with a TTL. Both kinds share the group's partition so that one conditional batch can
+    // check and change them together.
+    (
+        "tally_0001_tallies",
+        "CREATE TABLE IF NOT EXISTS tallies (
+            grp text,
+            kind int,
+            item text,
+            total bigint,
+            PRIMARY KEY (grp, kind, item)
+        ) WITH CLUSTERING ORDER BY (kind ASC, item ASC)",
+    ),
+    (
+        "tally_0002_processed",
+        "CREATE TABLE IF NOT EXISTS tally_processed (event_id text PRIMARY KEY, nonce text, processed_at_ms bigint)",
+    ),
+];
+
+/// How long the per-group marker of an applied event is kept. An event whose processing stopped half-way
+/// (crash) must be redelivered within this time to be completed exactly once; the consumers redeliver on
+/// restart (at-least-once, offsets stored after processing), i.e. within minutes.
+pub const TALLY_MARKER_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Attempts of the optimistic loop of one group (lost races against concurrent events on the same group).
+const TALLY_ATTEMPTS: usize = 64;
+
+struct TallyStatements {
+    totals_of: PreparedStatement,
+    marker_serial: PreparedStatement,
+    add_marker: PreparedStatement,
+    set_total: PreparedStatement,
+    create_total: PreparedStatement,
+    group: PreparedStatement,
+    group_limit: PreparedStatement,
+    processed: PreparedStatement,
+    processed_serial: PreparedStatement,
+    mark_processed: PreparedStatement,
+}
+
+/// Exactly-once counters grouped in partitions, for projections that count what events report (units sold,
+/// co-purchases): each event is applied at most once per group and reported as new exactly once.
+///
+/// # Mechanism
+///
+/// A *group* (one partition of `tallies`) holds totals (rows of kind 0) and, for every event applied to it, a
+/// marker row (kind 1, TTL [`TALLY_MARKER_TTL`]). Applying an event to a group is one *conditional batch* on
+/// that partition: `INSERT marker IF NOT EXISTS` plus, per counted item, `UPDATE total = old + n IF total =
+/// old` (`IF total = null` for a new item), with the `old` values just read. Paxos makes the batch all or
+/// nothing: the marker and the new totals commit together, a second application of the same event to the
+/// group is refused by the marker, and a concurrent change of a total makes the batch fail and the loop re-read
+/// and retry. A batch whose outcome is unknown (timeout) is settled by a SERIAL read of the marker; retrying is
+/// safe because the retry carries the same marker condition.
+///
+/// [`CassandraTallies::apply_once`] first reads `tally_processed` (an event already processed changes nothing
+/// and reports `false`), applies the event to each of its groups as above, and only then marks it processed
+/// with `INSERT … IF NOT EXISTS` carrying a nonce: the caller whose mark applied (settled by a SERIAL read of the
+/// nonce on a timeout) reports `true`, everyone else `false`. There is no transaction across groups: a crash
+/// half-way leaves some groups applied and the event unmarked, and the redelivery of the event (at-least-once
+/// consumers) completes it — the markers skip the groups already done. So "marked processed" always implies
+/// "applied to every group", and no group is ever counted twice as long as the redelivery comes within the
+/// marker TTL.
+#[derive(Clone)]
+pub struct CassandraTallies {
+    store: CassandraEventStore,
+    st: Arc<TallyStatements>,
+}
+
+impl std::fmt::Debug for CassandraTallies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CassandraTallies").finish_non_exhaustive()
+    }
+}
+
+/// Values of one statement of a tally batch.
+enum TallyRow<'a> {
+    /// `INSERT INTO tallies (grp, kind, item) VALUES (?, 1, ?) IF NOT EXISTS USING TTL ?`.
+    Marker {
+        grp: &'a str,
+        event_id: &'a str,
+        ttl: i32,
+    },
+    /// `UPDATE tallies SET total = ? WHERE grp = ? AND kind = 0 AND item = ? IF total = ?` (no last value
+    /// for the `IF total = null` variant).
+    Total {
+        new: i64,
+        grp: &'a str,
+        item: &'a str,
+        old: Option<i64>,
+    },
+}
+
+impl SerializeRow for TallyRow<'_> {
+    fn serialize(
+        &self,
+        ctx: &RowSerializationContext<'_>,
+        writer: &mut RowWriter,
+    ) -> Result<(), SerializationError> {
+        match *self {
+            TallyRow::Marker { grp, event_id, ttl } => (grp, event_id, ttl).serialize(ctx, writer),
+            TallyRow::Total {
+                new,
+                grp,
+                item,
+                old: Some(old),
+            } => (new, grp, item, old).serialize(ctx, writer),
+            TallyRow::Total {
+                new,
+                grp,
+                item,
+                old: None,
+            } => (new, grp, item).serialize(ctx, writer),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl CassandraTallies {
+    /// Applies [`TALLY_MIGRATIONS`] in `store`'s keyspace and prepares the statements.
+    pub async fn new(store: &CassandraEventStore) -> Result<Self, StoreError> {
+        apply_migrations(store.session(), TALLY_MIGRATIONS).await?;
+        let mut group = store
+            .prepare(
+                "SELECT item, total FROM tallies WHERE grp = ? AND kind = 0",
+                true,
+            )
+            .await?;
+        group.set_page_size(PAGE_SIZE);
+        let st = TallyStatements {
+            totals_of: store
+                .prepare(
+                    "SELECT item, total FROM tallies WHERE grp = ? AND kind = 0 AND item IN ?",
+                    true,
+                )
+                .await?,
+            marker_serial: store
+                .prepare_serial_read(
+                    "SELECT item FROM tallies WHERE grp = ? AND kind = 1 AND item = ?",
+                )
+                .await?,
+            add_marker: store
+                .prepare(
+                    "INSERT INTO tallies (grp, kind, item) VALUES (?, 1, ?) IF NOT EXISTS USING TTL ?",
+                    false,
+                )
+                .await?,
+            set_total: store
+                .prepare(
+                    "UPDATE tallies SET total = ? WHERE grp = ? AND kind = 0 AND item = ? IF total = ?",
+                    false,
+                )
+                .await?,
+            create_total: store
+                .prepare(
+                    "UPDATE tallies SET total = ? WHERE grp = ? AND kind = 0 AND item = ? IF total = null",
+                    false,
+                )
+                .await?,
+            group,
+            group_limit: store
+                .prepare(
+                    "SELECT item, total FROM tallies WHERE grp = ? AND kind = 0 LIMIT ?",
+                    true,
+                )
+                .await?,
+            processed: store
+                .prepare(
+                    "SELECT nonce FROM tally_processed WHERE event_id = ?",
+                    true,
+                )
+                .await?,
+            processed_serial: store
+                .prepare_serial_read("SELECT nonce FROM tally_processed WHERE event_id = ?")
+                .await?,
+            mark_processed: store
+                .prepare(
+                    "INSERT INTO tally_processed (event_id, nonce, processed_at_ms) VALUES (?, ?, ?) IF NOT EXISTS",
+                    false,
+                )
+                .await?,
+        };
+        Ok(Self {
+            store: store.clone(),
+            st: Arc::new(st),
+        })
+    }
+
+    fn session(&self) -> &Session {
+        self.store.session()
+    }
+
+    /// Applies `event_id` once: adds each group's increments `(item, n)` (see the type's documentation).
+    /// Returns `false`, changing nothing, when the event was already processed.
+    pub async fn apply_once(
+        &self,
+        event_id: &str,
+        groups: Vec<(String, Vec<(String, i64)>)>,
+    ) -> Result<bool, StoreError> {
+        if self.processed_nonce(event_id, false).await?.is_some() {
+            return Ok(false);
+        }
+        let groups: Vec<(String, Vec<(String, i64)>)> = groups
+            .into_iter()
+            .map(|(g, inc)| (g, merge_increments(inc)))
+            .filter(|(_, inc)| !inc.is_empty())
+            .collect();
+        for chunk in groups.chunks(FAN_OUT) {
+            future::try_join_all(
+                chunk
+                    .iter()
+                    .map(|(grp, inc)| self.add_to_group(event_id, grp, inc)),
+            )
+            .await?;
+        }
+        self.mark_processed(event_id).await
+    }
+
+    /// The totals of a group, by item.
+    pub async fn totals(&self, grp: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut rows = self
+            .session()
+            .execute_iter(self.st.group.clone(), (grp,))
+            .await?
+            .rows_stream::<(String, Option<i64>)>()?;
+        let mut out = Vec::new();
+        while let Some((item, total)) = rows.try_next().await? {
+            out.push((item, total.unwrap_or(0)));
+        }
+        Ok(out)
+    }
+
+    /// The first `limit` totals of a group, by item.
+    pub async fn first_totals(
+        &self,
+        grp: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let rows = self
+            .session()
+            .execute_unpaged(&self.st.group_limit, (grp, limit))
+            .await?
+            .into_rows_result()?;
+        Ok(rows
+            .rows::<(String, Option<i64>)>()?
+            .map(|r| r.map(|(item, total)| (item, total.unwrap_or(0))))
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn processed_nonce(
+        &self,
+        event_id: &str,
+        serial: bool,
+    ) -> Result<Option<String>, StoreError> {
+        let st = if serial {
+            &self.st.processed_serial
+        } else {
+            &self.st.processed
+        };
+        let rows = self
+            .session()
+            .execute_unpaged(st, (event_id,))
+            .await?
+            .into_rows_result()?;
+        Ok(rows
+            .maybe_first_row::<(Option<String>,)>()?
+            .map(|(n,)| n.unwrap_or_default()))
+    }
+
+    /// Marks `event_id` processed; `true` if this call's mark is the one that applied.
+    async fn mark_processed(&self, event_id: &str) -> Result<bool, StoreError> {
+        let nonce = Uuid::new_v4().to_string();
+        let result = self
+            .session()
+            .execute_unpaged(
+                &self.st.mark_processed,
+                (event_id, nonce.as_str(), shop_kernel::now_ms()),
+            )
+            .await;
+        match result {
+            Ok(r) => Ok(LwtOutcome::from_result(r)?.applied),
+            Err(e) if outcome_unknown(&e) => {
+                tracing::warn!(event_id, error = %e, "processed mark outcome unknown; settling with a SERIAL read");
+                match self.processed_nonce(event_id, true).await? {
+                    Some(n) => Ok(n == nonce),
+                    None => Err(StoreError::Backend(format!(
+                        "cassandra: marking {event_id} processed: outcome unknown ({e})"
+                    ))),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Adds `inc` (merged, non-empty) to group `grp` unless `event_id` was already applied to it.
+    async fn add_to_group(
+        &self,
+        event_id: &str,
+        grp: &str,
+        inc: &[(String, i64)],
+    ) -> Result<(), StoreError> {
+        let items: Vec<&str> = inc.iter().map(|(i, _)| i.as_str()).collect();
+        let ttl = TALLY_MARKER_TTL.as_secs() as i32;
+        for attempt in 0..TALLY_ATTEMPTS {
+            if attempt > 0 {
+                jitter(5 + 5 * attempt.min(20) as u64).await;
+            }
+            let current: HashMap<String, i64> = self
+                .session()
+                .execute_unpaged(&self.st.totals_of, (grp, &items))
+                .await?
+                .into_rows_result()?
+                .rows::<(String, Option<i64>)>()?
+                .map(|r| r.map(|(item, total)| (item, total.unwrap_or(0))))
+                .collect::<Result<_, _>>()?;
+            let mut batch = Batch::new(BatchType::Logged);
+            let mut values = Vec::with_capacity(inc.len() + 1);
+            batch.append_statement(self.st.add_marker.clone());
+            values.push(TallyRow::Marker { grp, event_id, ttl });
+            for (item, n) in inc {
+                let old = current.get(item).copied();
+                batch.append_statement(if old.is_some() {
+                    self.st.set_total.clone()
+                } else {
+                    self.st.create_total.clone()
+                });
+                values.push(TallyRow::Total {
+                    new: old.unwrap_or(0).saturating_add(*n),
+                    grp,
+                    item,
+                    old,
+                });
+            }
+            match self.session().batch(&batch, values).await {
+                Ok(result) => {
+                    let outcome = LwtOutcome::from_result(result)?;
+                    if outcome.applied {
+                        return Ok(());
+                    }
+                    // The marker row among the current rows: this event was applied to the group already.
+                    let applied_before = (0..outcome.rows.len()).any(|r| {
+                        matches!(outcome.value(r, "kind"), Some(CqlValue::Int(1)))
+                            && outcome.text(r, "item") == Some(event_id)
+                    });
+                    if applied_before {
+                        return Ok(());
+                    }
+                }
+                Err(e) if outcome_unknown(&e) => {
+                    tracing::warn!(grp, event_id, error = %e, "tally outcome unknown; settling with a SERIAL read");
+                    let marked = self
+                        .session()
+                        .execute_unpaged(&self.st.marker_serial, (grp, event_id))
+                        .await?
+                        .into_rows_result()?
+                        .maybe_first_row::<(String,)>()?
+                        .is_some();
+                    if marked {
+                        return Ok(());
+                    }
+                    // Not applied (or still in flight: the retry carries the same marker condition, so at most
+                    // one of them can apply).
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "cassandra: tally group {grp}: too much contention"
+        )))
+    }
+}
+
+/// Sums increments per item (a batch must not condition the same row twice); drops zero sums.
+fn merge_increments(inc: Vec<(String, i64)>) -> Vec<(String, i64)> {
+    let mut merged: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    for (item, n) in inc {
+        let e = merged.entry(item).or_insert(0);
+        *e = e.saturating_add(n);
+    }
+    merged.into_iter().filter(|(_, n)| *n != 0).collect()
 }
 
 #[cfg(test)]

@@ -38,7 +38,9 @@ fn revocation(s: &Session, reason: RevokeReason, now: i64) -> Revocation {
     }
 }
 
-async fn conformance<S: SessionStore>(store: S) -> anyhow::Result<()> {
+/// `global_order`: the store's outbox keeps one order over all streams (SQLite, memory); Cassandra orders
+/// events within a stream only.
+async fn conformance<S: SessionStore>(store: S, global_order: bool) -> anyhow::Result<()> {
     let (a, ev) = session("s1", "tok-a", Some("c1"), 1_000, 10_000);
     store.insert(a.clone(), ev).await?;
     assert_eq!(
@@ -186,9 +188,17 @@ async fn conformance<S: SessionStore>(store: S) -> anyhow::Result<()> {
     assert!(store.active_for_customer("c1", 5_000).await?.is_empty());
     assert_eq!(store.active_for_customer("c2", 5_000).await?.len(), 1);
 
-    // Outbox: every event on the session's own stream, in global order, decodable.
+    // Outbox: every event on the session's own stream, in global order (stream order without one), decodable.
     let all = store.events().unpublished(100).await?;
-    assert!(all.windows(2).all(|w| w[0].position < w[1].position));
+    if global_order {
+        assert!(all.windows(2).all(|w| w[0].position < w[1].position));
+    } else {
+        for w in all.windows(2) {
+            if w[0].stream_id == w[1].stream_id {
+                assert!(w[0].seq < w[1].seq, "stream order");
+            }
+        }
+    }
     assert!(all.iter().all(|r| r.event.topic == "shop.session.v1"));
     let created = all
         .iter()
@@ -211,19 +221,19 @@ async fn conformance<S: SessionStore>(store: S) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn memory_adapter() -> anyhow::Result<()> {
-    conformance(MemorySessionStore::new()).await
+    conformance(MemorySessionStore::new(), true).await
 }
 
 #[tokio::test]
 async fn sqlite_adapter_in_memory() -> anyhow::Result<()> {
-    conformance(SqliteSessionStore::open_in_memory()?).await
+    conformance(SqliteSessionStore::open_in_memory()?, true).await
 }
 
 #[tokio::test]
 async fn sqlite_adapter_on_disk_survives_reopen() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("session.db");
-    conformance(SqliteSessionStore::open(&path)?).await?;
+    conformance(SqliteSessionStore::open(&path)?, true).await?;
     let reopened = SqliteSessionStore::open(&path)?;
     let s = reopened
         .find_by_token_hash(&token_hash("tok-d"))
@@ -234,4 +244,238 @@ async fn sqlite_adapter_on_disk_survives_reopen() -> anyhow::Result<()> {
         ("s4", Some("c2"), SessionKind::Customer)
     );
     Ok(())
+}
+
+mod cassandra {
+    use std::time::Duration;
+
+    use scylla::statement::Statement;
+    use shop_session::{domain::token_hash, store::CassandraSessionStore, store::SessionStore};
+    use shop_store::{EventStore, cassandra::CassandraSettings};
+
+    /// An event as the adapter stores it in a replacement intent.
+    type EventTuple = (String, String, String, i64, Option<String>, Vec<u8>);
+
+    fn settings(nodes: &str, keyspace: &str) -> CassandraSettings {
+        CassandraSettings {
+            nodes: nodes.split(',').map(|n| n.trim().to_string()).collect(),
+            keyspace: keyspace.to_string(),
+            replication_factor: 1,
+            request_timeout: Duration::from_secs(2),
+            local_datacenter: None,
+        }
+    }
+
+    /// Runs `body` against a store in a fresh keyspace, then drops the keyspace even if `body` failed.
+    async fn with_keyspace<F, Fut>(nodes: &str, body: F) -> anyhow::Result<()>
+    where
+        F: FnOnce(String, CassandraSessionStore) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        // `session_` + 32 hex chars: a valid unquoted CQL identifier.
+        let keyspace = format!("session_{}", shop_kernel::ids::new_id());
+        let store = CassandraSessionStore::connect(settings(nodes, &keyspace)).await?;
+        let outcome = tokio::spawn(body(keyspace.clone(), store.clone())).await;
+        let mut drop = Statement::new(format!("DROP KEYSPACE IF EXISTS {keyspace}"));
+        drop.set_request_timeout(Some(Duration::from_secs(60)));
+        store.events().session().query_unpaged(drop, ()).await?;
+        match outcome {
+            Ok(result) => result,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cassandra_adapter() -> anyhow::Result<()> {
+        let Some(nodes) = shop_kernel::test_engine("THRIFTSHOP_TEST_CASSANDRA") else {
+            return Ok(());
+        };
+        let nodes2 = nodes.clone();
+        with_keyspace(&nodes, |keyspace, store| async move {
+            super::conformance(store, false).await?;
+            // A second connection to the same keyspace sees the same sessions (migrations recorded once).
+            let again = CassandraSessionStore::connect(settings(&nodes2, &keyspace)).await?;
+            let s = again
+                .find_by_token_hash(&token_hash("tok-e"))
+                .await?
+                .expect("s5");
+            assert_eq!(s.session_id, "s5");
+            assert!(s.revoked_at_ms.is_some());
+            Ok(())
+        })
+        .await
+    }
+
+    /// Concurrent inserts of one token hash: exactly one wins, the losers leave nothing visible.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cassandra_token_hash_is_unique_under_races() -> anyhow::Result<()> {
+        let Some(nodes) = shop_kernel::test_engine("THRIFTSHOP_TEST_CASSANDRA") else {
+            return Ok(());
+        };
+        with_keyspace(&nodes, |_, store| async move {
+            let tries = (0..6).map(|i| {
+                let store = store.clone();
+                async move {
+                    let (s, ev) =
+                        super::session(&format!("r{i}"), "tok-race", Some("c9"), 1_000, 10_000);
+                    store.insert(s, ev).await
+                }
+            });
+            let results = futures::future::join_all(tries).await;
+            assert_eq!(
+                results.iter().filter(|r| r.is_ok()).count(),
+                1,
+                "{results:?}"
+            );
+            let winner = store
+                .find_by_token_hash(&token_hash("tok-race"))
+                .await?
+                .expect("the winner");
+            assert_eq!(
+                store.active_for_customer("c9", 2_000).await?,
+                vec![winner.clone()]
+            );
+            let pending = store.events().unpublished(100).await?;
+            assert_eq!(pending.len(), 1);
+            assert_eq!(pending[0].stream_id, winner.session_id);
+            // Concurrent revocations of one session: recorded once.
+            let revs = (0..4).map(|_| {
+                let store = store.clone();
+                let r = super::revocation(
+                    &winner,
+                    shop_session::domain::RevokeReason::SignedOut,
+                    3_000,
+                );
+                async move { store.revoke(vec![r], 3_000).await }
+            });
+            let done: Vec<Vec<String>> = futures::future::try_join_all(revs).await?;
+            assert_eq!(done.iter().map(Vec::len).sum::<usize>(), 1);
+            assert_eq!(store.events().load(&winner.session_id).await?.len(), 2);
+            Ok(())
+        })
+        .await
+    }
+
+    /// A replacement cut short after its commit point (the old session's revocation) is completed from its
+    /// intent; one whose revocation never happened is rolled back (its claims released).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cassandra_crashed_replacements_are_settled() -> anyhow::Result<()> {
+        let Some(nodes) = shop_kernel::test_engine("THRIFTSHOP_TEST_CASSANDRA") else {
+            return Ok(());
+        };
+        with_keyspace(&nodes, |keyspace, store| async move {
+            let (old, ev) = super::session("o1", "tok-old", Some("c7"), 1_000, 10_000);
+            store.insert(old.clone(), ev).await?;
+            let (other, ev) = super::session("o2", "tok-other", Some("c7"), 1_000, 10_000);
+            store.insert(other.clone(), ev).await?;
+            let events = store.events();
+            let db = events.session();
+            // What `replace` writes before its commit point, for n1 (replacing o1) and n2 (replacing o2).
+            let mut revocations = Vec::new();
+            for (new_id, token, old) in [("n1", "tok-n1", &old), ("n2", "tok-n2", &other)] {
+                let (new, new_events) = super::session(new_id, token, Some("c7"), 2_000, 10_000);
+                let r = super::revocation(old, shop_session::domain::RevokeReason::Renewed, 2_000);
+                let nonce = format!("nonce-{new_id}");
+                db.query_unpaged(
+                    format!("INSERT INTO {keyspace}.session_ids (session_id, nonce) VALUES (?, ?)"),
+                    (new_id, &nonce),
+                )
+                .await?;
+                db.query_unpaged(
+                    format!(
+                        "INSERT INTO {keyspace}.session_tokens (token_hash, session_id, nonce, kind,
+                         customer_id, created_at_ms, expires_at_ms) VALUES (?, ?, ?, 'CUSTOMER', 'c7', ?, ?)"
+                    ),
+                    (&new.token_hash, new_id, &nonce, new.created_at_ms, new.expires_at_ms),
+                )
+                .await?;
+                db.query_unpaged(
+                    format!(
+                        "INSERT INTO {keyspace}.sessions_by_customer (customer_id, session_id, token_hash,
+                         kind, created_at_ms, expires_at_ms) VALUES ('c7', ?, ?, 'CUSTOMER', ?, ?)"
+                    ),
+                    (new_id, &new.token_hash, new.created_at_ms, new.expires_at_ms),
+                )
+                .await?;
+                let tuples: Vec<EventTuple> = new_events
+                    .iter()
+                    .map(|e| {
+                        (
+                            e.event_id.clone(),
+                            e.event_type.clone(),
+                            e.topic.clone(),
+                            e.occurred_at_ms,
+                            e.traceparent.clone(),
+                            e.payload.to_vec(),
+                        )
+                    })
+                    .collect();
+                db.query_unpaged(
+                    format!(
+                        "INSERT INTO {keyspace}.session_replacements (shard, session_id, token_hash,
+                         customer_id, nonce, old_session_id, revoke_event_id, written_at_ms, events)
+                         VALUES (?, ?, ?, 'c7', ?, ?, ?, ?, ?)"
+                    ),
+                    (
+                        shop_store::cassandra::shard_of(new_id),
+                        new_id,
+                        &new.token_hash,
+                        &nonce,
+                        &old.session_id,
+                        &r.event.event_id,
+                        shop_kernel::now_ms(),
+                        &tuples,
+                    ),
+                )
+                .await?;
+                revocations.push(r);
+            }
+            // The process dies right after n1's commit point; n2's revocation never happened.
+            store
+                .events()
+                .append(
+                    "o1",
+                    shop_store::ExpectedVersion::Exact(1),
+                    vec![revocations[0].event.clone()],
+                    vec![],
+                )
+                .await?;
+            assert_eq!(store.find_by_token_hash(&token_hash("tok-n1")).await?, None);
+            // Young intents are left alone; old ones are settled.
+            assert_eq!(store.complete_replacements().await?, 0);
+            assert_eq!(
+                store
+                    .complete_replacements_older_than(Duration::ZERO)
+                    .await?,
+                1
+            );
+            let n1 = store
+                .find_by_token_hash(&token_hash("tok-n1"))
+                .await?
+                .expect("n1 completed");
+            assert_eq!(n1.revoked_at_ms, None);
+            assert_eq!(store.events().load("n1").await?.len(), 1);
+            assert_eq!(store.find_by_token_hash(&token_hash("tok-n2")).await?, None);
+            assert!(store.events().load("n2").await?.is_empty());
+            // n2's claims were released: its token hash can be used again; o2 is untouched.
+            let (again, ev) = super::session("n3", "tok-n2", Some("c7"), 3_000, 10_000);
+            store.insert(again, ev).await?;
+            let active: Vec<String> = store
+                .active_for_customer("c7", 4_000)
+                .await?
+                .into_iter()
+                .map(|s| s.session_id)
+                .collect();
+            assert_eq!(active, ["o2", "n1", "n3"]);
+            assert_eq!(
+                store
+                    .complete_replacements_older_than(Duration::ZERO)
+                    .await?,
+                0,
+                "intents deleted"
+            );
+            Ok(())
+        })
+        .await
+    }
 }

@@ -1,14 +1,16 @@
-//! The session store port and its adapters (SQLite, memory). Every state change commits together with its
-//! outbox events (stream = session id).
+//! The session store port and its adapters (SQLite, Cassandra, memory). Every state change commits together
+//! with its outbox events (stream = session id).
 use std::future::Future;
 
 use shop_store::{EventStore, NewEvent, StoreError};
 
 use crate::domain::Session;
 
+pub mod cassandra;
 pub mod memory;
 pub mod sqlite;
 
+pub use cassandra::CassandraSessionStore;
 pub use memory::MemorySessionStore;
 pub use sqlite::SqliteSessionStore;
 
