@@ -124,3 +124,104 @@ async fn sqlite_store_survives_reopen() {
             .unwrap()
     );
 }
+
+mod cassandra {
+    use std::time::Duration;
+
+    use scylla::statement::Statement;
+    use shop_recommender::store::{RecommenderStore, cassandra::CassandraRecommenderStore};
+    use shop_store::cassandra::CassandraSettings;
+
+    fn settings(nodes: &str, keyspace: &str) -> CassandraSettings {
+        CassandraSettings {
+            nodes: nodes.split(',').map(|n| n.trim().to_string()).collect(),
+            keyspace: keyspace.to_string(),
+            replication_factor: 1,
+            request_timeout: Duration::from_secs(2),
+            local_datacenter: None,
+        }
+    }
+
+    /// Runs `body` against a store in a fresh keyspace, then drops the keyspace even if `body` panicked.
+    async fn with_keyspace<F, Fut>(nodes: &str, body: F)
+    where
+        F: FnOnce(String, CassandraRecommenderStore) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        // `recommender_` + 32 hex chars: a valid unquoted CQL identifier.
+        let keyspace = format!("recommender_{}", shop_kernel::ids::new_id());
+        let store = CassandraRecommenderStore::connect(settings(nodes, &keyspace))
+            .await
+            .expect("connect");
+        let outcome = tokio::spawn(body(keyspace.clone(), store.clone())).await;
+        let mut drop = Statement::new(format!("DROP KEYSPACE IF EXISTS {keyspace}"));
+        drop.set_request_timeout(Some(Duration::from_secs(60)));
+        store
+            .event_store()
+            .session()
+            .query_unpaged(drop, ())
+            .await
+            .expect("drop keyspace");
+        if let Err(e) = outcome {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cassandra_store_conforms() {
+        let Some(nodes) = shop_kernel::test_engine("THRIFTSHOP_TEST_CASSANDRA") else {
+            return;
+        };
+        let nodes2 = nodes.clone();
+        with_keyspace(&nodes, |keyspace, store| async move {
+            super::conformance(store).await;
+            // Another connection to the same keyspace sees the projection; processed events stay processed.
+            let again = CassandraRecommenderStore::connect(settings(&nodes2, &keyspace))
+                .await
+                .unwrap();
+            assert_eq!(again.popular(1).await.unwrap(), super::pairs(&[("c", 5)]));
+            assert!(
+                !again
+                    .apply_order("e2", super::delta(None, &[("q", 1)]))
+                    .await
+                    .unwrap()
+            );
+        })
+        .await;
+    }
+
+    /// The same events delivered many times, concurrently: each counted once, reported new once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cassandra_concurrent_redeliveries_count_once() {
+        let Some(nodes) = shop_kernel::test_engine("THRIFTSHOP_TEST_CASSANDRA") else {
+            return;
+        };
+        with_keyspace(&nodes, |_, store| async move {
+            let deliveries = (0..24).map(|i| {
+                let store = store.clone();
+                async move {
+                    let event = format!("ev{}", i % 6);
+                    store
+                        .apply_order(&event, super::delta(Some("c1"), &[("a", 1), ("b", 2)]))
+                        .await
+                        .unwrap()
+                }
+            });
+            let fresh = futures::future::join_all(deliveries).await;
+            assert_eq!(
+                fresh.iter().filter(|f| **f).count(),
+                6,
+                "one `true` per event"
+            );
+            assert_eq!(
+                store.popular(10).await.unwrap(),
+                super::pairs(&[("b", 12), ("a", 6)])
+            );
+            assert_eq!(
+                store.co_purchased(vec!["a".into()], 10).await.unwrap(),
+                super::pairs(&[("b", 6)])
+            );
+        })
+        .await;
+    }
+}

@@ -1,6 +1,8 @@
 //! The recommender's storage port (the co-purchase projection) and its adapters
-//! ([`sqlite::SqliteRecommenderStore`], [`memory::MemoryRecommenderStore`]).
+//! ([`sqlite::SqliteRecommenderStore`], [`cassandra::CassandraRecommenderStore`],
+//! [`memory::MemoryRecommenderStore`]).
 
+pub mod cassandra;
 pub mod memory;
 pub mod sqlite;
 
