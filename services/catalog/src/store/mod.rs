@@ -1,8 +1,10 @@
-//! The catalog's storage port and its adapters ([`sqlite::SqliteCatalogStore`], [`memory::MemoryCatalogStore`]).
+//! The catalog's storage port and its adapters ([`sqlite::SqliteCatalogStore`],
+//! [`cassandra::CassandraCatalogStore`], [`memory::MemoryCatalogStore`]).
 //!
 //! The store is the source of truth; reads are served from the in-memory [`crate::domain::Catalog`] index,
 //! loaded once at start and updated after each successful write.
 
+pub mod cassandra;
 pub mod memory;
 pub mod sqlite;
 
