@@ -184,6 +184,7 @@ fn nice_step(span: f64) -> f64 {
 }
 
 const COLORS: [&str; 4] = ["#1f77b4", "#2ca02c", "#ff7f0e", "#d62728"];
+const BASELINE_COLORS: [&str; 2] = ["#7f7f7f", "#9467bd"];
 
 /// Latency percentiles per second of the measured window.
 pub fn timeline_svg(r: &Report) -> String {
@@ -225,7 +226,7 @@ pub fn sweep_svg(s: &SweepReport) -> String {
     let point = |f: fn(&crate::report::SweepStep) -> f64| {
         s.steps.iter().map(|st| (st.achieved_rps, f(st))).collect()
     };
-    let series = [
+    let mut series = vec![
         Series {
             label: "p50",
             color: COLORS[0],
@@ -242,6 +243,29 @@ pub fn sweep_svg(s: &SweepReport) -> String {
             points: point(|st| st.max_ms),
         },
     ];
+    // Each baseline's p99 at the same offered rates, against its own achieved rate.
+    let labels: Vec<String> = s
+        .steps
+        .first()
+        .map(|st| {
+            st.baselines
+                .iter()
+                .map(|b| format!("{} p99", b.name))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (i, (label, color)) in labels.iter().zip(BASELINE_COLORS).enumerate() {
+        series.push(Series {
+            label,
+            color,
+            points: s
+                .steps
+                .iter()
+                .filter_map(|st| st.baselines.get(i))
+                .map(|b| (b.achieved_rps, b.p99_ms))
+                .collect(),
+        });
+    }
     let scenario = s.runs.first().map_or("", |r| r.scenario.as_str());
     chart(
         &format!(
@@ -260,7 +284,7 @@ pub fn sweep_svg(s: &SweepReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::sample_report;
+    use crate::report::tests::{baseline, sample_report};
 
     #[test]
     fn ticks_are_round() {
@@ -284,6 +308,19 @@ mod tests {
         let svg = sweep_svg(&sweep);
         assert_eq!(svg.matches("<polyline").count(), 3);
         assert!(svg.contains("SLO") && !svg.contains("NaN"));
+        let with_baselines = |rate, slow| {
+            sample_report(rate, slow).with_baselines(vec![
+                baseline("echo", 50, 1),
+                baseline("thrift-direct", 50, 2),
+            ])
+        };
+        let sweep = SweepReport::new(
+            50.0,
+            vec![with_baselines(50.0, 10), with_baselines(100.0, 900)],
+        );
+        let svg = sweep_svg(&sweep);
+        assert_eq!(svg.matches("<polyline").count(), 5);
+        assert!(svg.contains("echo p99") && svg.contains("thrift-direct p99"));
         // An empty run still draws axes.
         let mut empty = r.clone();
         empty.timeline.clear();

@@ -878,7 +878,7 @@ pub(crate) mod tests {
     }
 
     /// A baseline whose requests all took `ms` milliseconds, `n` of them over one second.
-    fn baseline(name: &str, n: u64, ms: u64) -> BaselineReport {
+    pub(crate) fn baseline(name: &str, n: u64, ms: u64) -> BaselineReport {
         let t0 = Instant::now();
         let r = Recorder::new(t0, Duration::from_secs(1));
         for i in 0..n {

@@ -244,8 +244,37 @@ const ORDERS: &str = r#"query Orders($first: Int!) {
   } } } }
 }"#;
 
+const SIGN_UP: &str = r#"mutation($i: CustomerCreateInput!) { customerCreate(input: $i) { customer { id } userErrors { code message } } }"#;
+
+const LOG_IN: &str = r#"mutation($i: CustomerAccessTokenCreateInput!) { customerAccessTokenCreate(input: $i) { customerAccessToken { accessToken } userErrors { code message } } }"#;
+
 const ORDER_IDS: &str =
     r#"query OrderIds { customer { orders(first: 20) { edges { node { id } } } } }"#;
+
+/// Every GraphQL document the generator sends, by name. The k6 scripts (`loadtest/k6/lib/shop.js`) carry the
+/// same text under the same names; a test keeps them identical.
+pub const DOCUMENTS: &[(&str, &str)] = &[
+    ("DISCOVER", DISCOVER),
+    ("COLLECTIONS", COLLECTIONS),
+    ("CARD", CARD),
+    ("PRODUCTS", PRODUCTS),
+    ("SEARCH", SEARCH),
+    ("PRODUCT", PRODUCT),
+    ("COLLECTION", COLLECTION),
+    ("LANDING", LANDING),
+    ("CATALOG_HEAVY", CATALOG_HEAVY),
+    ("VARIANT_STOCK", VARIANT_STOCK),
+    ("RECOMMENDATIONS", RECOMMENDATIONS),
+    ("CART_FIELDS", CART_FIELDS),
+    ("CART", CART),
+    ("CART_CREATE", CART_CREATE),
+    ("CART_LINES_ADD", CART_LINES_ADD),
+    ("CART_LINES_UPDATE", CART_LINES_UPDATE),
+    ("CHECKOUT", CHECKOUT),
+    ("ORDERS", ORDERS),
+    ("SIGN_UP", SIGN_UP),
+    ("LOG_IN", LOG_IN),
+];
 
 fn with(fragment: &str, query: &str) -> String {
     format!("{query}\n{fragment}")
@@ -815,8 +844,6 @@ impl World {
 
 /// Signs `n` customers up and in, a few at a time (password hashing is deliberately slow).
 async fn sign_up(gql: &Gql, n: usize, run: u64) -> anyhow::Result<Vec<Customer>> {
-    const CREATE: &str = r#"mutation($i: CustomerCreateInput!) { customerCreate(input: $i) { customer { id } userErrors { code message } } }"#;
-    const LOGIN: &str = r#"mutation($i: CustomerAccessTokenCreateInput!) { customerAccessTokenCreate(input: $i) { customerAccessToken { accessToken } userErrors { code message } } }"#;
     let run = format!("{:08x}", run as u32);
     futures::stream::iter(0..n)
         .map(|i| {
@@ -824,12 +851,12 @@ async fn sign_up(gql: &Gql, n: usize, run: u64) -> anyhow::Result<Vec<Customer>>
             let password = format!("load test password {run} {i}");
             async move {
                 let input = json!({ "i": { "email": email, "password": password, "firstName": "Load", "lastName": format!("Tester {i}") } });
-                let d = gql.data(CREATE, &input, None).await.context("customerCreate")?;
+                let d = gql.data(SIGN_UP, &input, None).await.context("customerCreate")?;
                 if let Some(e) = d["customerCreate"]["userErrors"].as_array().and_then(|e| e.first()) {
                     bail!("customerCreate {email}: {e}");
                 }
                 let d = gql
-                    .data(LOGIN, &json!({ "i": { "email": email, "password": password } }), None)
+                    .data(LOG_IN, &json!({ "i": { "email": email, "password": password } }), None)
                     .await
                     .context("customerAccessTokenCreate")?;
                 let token = d["customerAccessTokenCreate"]["customerAccessToken"]["accessToken"]
