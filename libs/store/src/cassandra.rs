@@ -52,6 +52,14 @@
 //! *decreases* with wall time (and lies in the past, see `tag_write_timestamp`): re-tagging a stream writes an
 //! older cell, so the first tagging time wins, as in the SQLite adapter (`INSERT OR IGNORE`). A crash between the batch and the index write is repaired by
 //! [`EventStore::mark_published`], which re-writes the index rows of the streams it marks.
+//!
+//! # Shared with the services' Cassandra adapters
+//!
+//! A service that keeps tables of its own connects this store (keyspace, event tables), applies its migration
+//! list with [`apply_migrations`] on [`CassandraEventStore::session`], prepares with
+//! [`CassandraEventStore::prepare`] / [`CassandraEventStore::prepare_serial_read`], reads LWT results with
+//! [`LwtOutcome`] and settles timeouts with [`outcome_unknown`] + a SERIAL read, as this store does.
+//! [`CassandraTallies`] are exactly-once counters for projections (units sold, co-purchases).
 use std::{
     collections::{BTreeSet, HashMap},
     sync::{
