@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// `development` (the default: GraphiQL, introspection and field suggestions on, per-client budgets off) or
+    /// `production` (those off, per-client budgets on). Explicit settings win over the profile's defaults.
+    pub profile: Profile,
     /// Where services keep their data (`sqlite`, the default) or `memory` (tests; lost on exit).
     pub store: StoreKind,
     /// The event bus: `embedded` (a SQLite log under `data_dir`, the default), `kafka` or `memory`.
@@ -25,6 +28,44 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub cart: CartConfig,
     pub checkout: CheckoutConfig,
+    pub rate_limit: RateLimitConfig,
+}
+
+/// Deployment profile: decides the defaults of the settings that differ between a laptop and production.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    #[default]
+    Development,
+    Production,
+}
+
+/// Per-gateway rate limits (0 disables one). Unset per-client budgets follow the profile: off in development,
+/// 50 req/s (burst 100) and 20,000 complexity points/s (burst 50,000) in production.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub client_requests_per_second: Option<u32>,
+    pub client_request_burst: Option<u32>,
+    pub client_cost_per_second: Option<u32>,
+    pub client_cost_burst: Option<u32>,
+    /// Sign-in attempts per minute per IP address.
+    pub login_attempts_per_ip_per_minute: u32,
+    /// Failed sign-ins per hour per account (at most 100) before the account is refused for a while.
+    pub login_failures_per_account_per_hour: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            client_requests_per_second: None,
+            client_request_burst: None,
+            client_cost_per_second: None,
+            client_cost_burst: None,
+            login_attempts_per_ip_per_minute: 60,
+            login_failures_per_account_per_hour: 20,
+        }
+    }
 }
 
 /// The cart service.
@@ -112,10 +153,27 @@ impl Default for KafkaConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
     pub listen: SocketAddr,
-    pub graphiql: bool,
+    /// Serve GraphiQL to browsers (unset: on in development, off in production).
+    pub graphiql: Option<bool>,
+    /// Answer introspection (unset: on in development, off in production).
+    pub introspection: Option<bool>,
+    /// Suggest field names in validation errors (unset: on in development, off in production).
+    pub field_suggestions: Option<bool>,
     pub max_depth: usize,
     pub max_complexity: usize,
     pub max_body_bytes: usize,
+    /// Most lexical tokens in a document.
+    pub max_tokens: usize,
+    /// Most aliases in an operation (fragments expanded).
+    pub max_aliases: usize,
+    /// Most root fields in an operation.
+    pub max_root_fields: usize,
+    /// Most operations in a batched request.
+    pub max_batch: usize,
+    /// A trusted-documents manifest: when set, only its documents are executed (allowlist mode).
+    pub trusted_documents: Option<PathBuf>,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
     /// How long a resolved access token is reused before asking the session service again: the bound on how
     /// long a token revoked through another gateway keeps working (0 disables the cache).
     pub token_cache_ms: u64,
@@ -157,6 +215,7 @@ fn addr(port: u16) -> SocketAddr {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            profile: Profile::Development,
             store: StoreKind::Sqlite,
             bus: BusKind::Embedded,
             data_dir: PathBuf::from("./data"),
@@ -167,6 +226,7 @@ impl Default for Config {
             kafka: KafkaConfig::default(),
             cart: CartConfig::default(),
             checkout: CheckoutConfig::default(),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -175,10 +235,18 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             listen: addr(8080),
-            graphiql: true,
+            graphiql: None,
+            introspection: None,
+            field_suggestions: None,
             max_depth: 15,
             max_complexity: 10_000,
             max_body_bytes: 256 * 1024,
+            max_tokens: 5_000,
+            max_aliases: 30,
+            max_root_fields: 20,
+            max_batch: 16,
+            trusted_documents: None,
+            trust_forwarded_for: false,
             token_cache_ms: 2_000,
         }
     }
@@ -233,6 +301,20 @@ impl Config {
         }
     }
 
+    /// Whether a profile-dependent switch is on: the explicit setting, else on only in development.
+    pub fn dev_default(&self, explicit: Option<bool>) -> bool {
+        explicit.unwrap_or(self.profile == Profile::Development)
+    }
+
+    /// A per-client budget: the explicit setting, else `production` in the production profile and 0 (off) in
+    /// development.
+    pub fn budget(&self, explicit: Option<u32>, production: u32) -> u32 {
+        explicit.unwrap_or(match self.profile {
+            Profile::Development => 0,
+            Profile::Production => production,
+        })
+    }
+
     /// Every semantic problem with these settings (empty when valid).
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
@@ -257,6 +339,26 @@ impl Config {
         }
         if self.client.connect_timeout_ms == 0 || self.client.rpc_timeout_ms == 0 {
             p.push("client timeouts must be > 0".to_string());
+        }
+        let g = &self.gateway;
+        for (name, v) in [
+            ("max_depth", g.max_depth),
+            ("max_complexity", g.max_complexity),
+            ("max_body_bytes", g.max_body_bytes),
+            ("max_tokens", g.max_tokens),
+            ("max_aliases", g.max_aliases),
+            ("max_root_fields", g.max_root_fields),
+            ("max_batch", g.max_batch),
+        ] {
+            if v == 0 {
+                p.push(format!("gateway.{name} must be >= 1"));
+            }
+        }
+        if self.rate_limit.login_failures_per_account_per_hour > 100 {
+            p.push(format!(
+                "rate_limit.login_failures_per_account_per_hour must be at most 100 (got {})",
+                self.rate_limit.login_failures_per_account_per_hour
+            ));
         }
         if self.gateway.token_cache_ms > 60_000 {
             p.push(format!(
@@ -332,7 +434,17 @@ mod tests {
             let c = Config::load(Some(std::path::Path::new("shop.toml"))).expect("loads");
             assert_eq!(c.store, StoreKind::Memory);
             assert_eq!(c.gateway.listen, addr(9999));
-            assert!(!c.gateway.graphiql);
+            assert_eq!(c.gateway.graphiql, Some(false));
+            assert!(!c.dev_default(c.gateway.graphiql));
+            assert!(c.dev_default(c.gateway.introspection));
+            jail.set_env("THRIFTSHOP__PROFILE", "production");
+            let p = Config::load(None).expect("loads");
+            assert!(!p.dev_default(p.gateway.introspection));
+            assert_eq!(p.budget(p.rate_limit.client_requests_per_second, 50), 50);
+            jail.set_env("THRIFTSHOP__RATE_LIMIT__CLIENT_REQUESTS_PER_SECOND", "0");
+            let p = Config::load(None).expect("loads");
+            assert_eq!(p.budget(p.rate_limit.client_requests_per_second, 50), 0);
+            jail.set_env("THRIFTSHOP__PROFILE", "development");
             jail.create_file("bad.toml", "[gateway]\nlisen = \"x\"\n")?;
             assert!(Config::load(Some(std::path::Path::new("bad.toml"))).is_err());
             jail.set_env("THRIFTSHOP__BUS", "carrier-pigeon");

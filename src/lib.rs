@@ -100,20 +100,48 @@ fn open_bus(cfg: &Config) -> anyhow::Result<shop_bus::AnyBus> {
     })
 }
 
-fn gateway_options(cfg: &Config, peers: ServiceAddrs) -> shop_gateway::GatewayOptions {
-    shop_gateway::GatewayOptions {
+fn gateway_options(
+    cfg: &Config,
+    peers: ServiceAddrs,
+) -> anyhow::Result<shop_gateway::GatewayOptions> {
+    use shop_gateway::{hardening, limits};
+    let g = &cfg.gateway;
+    let r = &cfg.rate_limit;
+    let persisted = match &g.trusted_documents {
+        Some(path) => hardening::PersistedMode::allowlist_from_file(path)?,
+        None => hardening::PersistedMode::Automatic,
+    };
+    Ok(shop_gateway::GatewayOptions {
         peers,
         client: cfg.client_settings(),
-        graphiql: cfg.gateway.graphiql,
-        max_depth: cfg.gateway.max_depth,
-        max_complexity: cfg.gateway.max_complexity,
-        max_body_bytes: cfg.gateway.max_body_bytes,
+        graphiql: cfg.dev_default(g.graphiql),
+        introspection: cfg.dev_default(g.introspection),
+        field_suggestions: cfg.dev_default(g.field_suggestions),
+        max_depth: g.max_depth,
+        max_complexity: g.max_complexity,
+        max_body_bytes: g.max_body_bytes,
+        document_limits: hardening::DocumentLimits {
+            max_tokens: g.max_tokens,
+            max_aliases: g.max_aliases,
+            max_root_fields: g.max_root_fields,
+        },
+        persisted,
+        max_batch: g.max_batch,
+        trust_forwarded_for: g.trust_forwarded_for,
+        limits: limits::LimitOptions {
+            client_requests_per_second: cfg.budget(r.client_requests_per_second, 50),
+            client_request_burst: cfg.budget(r.client_request_burst, 100),
+            client_cost_per_second: cfg.budget(r.client_cost_per_second, 20_000),
+            client_cost_burst: cfg.budget(r.client_cost_burst, 50_000),
+            login_attempts_per_ip_per_minute: r.login_attempts_per_ip_per_minute,
+            login_failures_per_account_per_hour: r.login_failures_per_account_per_hour,
+        },
         auth: shop_gateway::auth::AuthOptions {
-            cache_ttl: std::time::Duration::from_millis(cfg.gateway.token_cache_ms),
+            cache_ttl: std::time::Duration::from_millis(g.token_cache_ms),
             ..Default::default()
         },
         ..shop_gateway::GatewayOptions::default()
-    }
+    })
 }
 
 async fn run_service(
@@ -179,6 +207,7 @@ impl Shop {
             StoreKind::Sqlite => Storage::Sqlite(cfg.data_dir.clone()),
             StoreKind::Memory => Storage::Memory,
         };
+        let gateway_opts = gateway_options(&cfg, services)?;
         let opts = ServiceOptions {
             storage,
             peers: services,
@@ -206,7 +235,7 @@ impl Shop {
             return Err(e.context("seeding demo stock"));
         }
         let gw = tokio::spawn(shop_gateway::serve(
-            gateway_options(&cfg, services),
+            gateway_opts,
             gateway_listener,
             shutdown,
         ));
@@ -257,7 +286,7 @@ pub async fn serve_component(
     let listener = bind(c.configured_addr(&cfg), c.name()).await?;
     if c == Component::Gateway {
         return shop_gateway::serve(
-            gateway_options(&cfg, cfg.service_addrs()),
+            gateway_options(&cfg, cfg.service_addrs())?,
             listener,
             shutdown,
         )

@@ -881,3 +881,52 @@ async fn order_status_changed_follows_a_pending_checkout_to_its_outcome() {
     assert!(bad[0]["errors"][0]["message"].is_string(), "{bad:?}");
     shop.stop().await;
 }
+
+/// Guessing a password through aliases: every aliased `customerAccessTokenCreate` is one attempt; after the
+/// account's failure budget (20 per hour by default) even the right password is refused with
+/// RESOURCE_EXHAUSTED and a retry-after, while other accounts are unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_guessing_through_aliases_locks_the_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = Shop::start(config(dir.path())).await.expect("shop starts");
+    let _ann = signed_in(&shop, "ann@example.com").await;
+    let _bob = signed_in(&shop, "bob@example.com").await;
+    let mut mallory = Client::new(&shop);
+    let guesses = |from: usize| {
+        (from..from + 10)
+            .map(|i| format!("g{i}: customerAccessTokenCreate(input: {{ email: \"ANN@example.com\", password: \"guess-{i}-guess\" }}) {{ customerAccessToken {{ accessToken }} userErrors {{ code }} }}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for from in [0, 10] {
+        let v = mallory
+            .gql(&format!("mutation {{ {} }}", guesses(from)), json!({}))
+            .await;
+        for i in from..from + 10 {
+            assert_eq!(
+                v["data"][format!("g{i}")]["userErrors"][0]["code"],
+                "UNIDENTIFIED_CUSTOMER",
+                "{v}"
+            );
+        }
+    }
+    let login = "mutation($e: String!) { customerAccessTokenCreate(input: { email: $e, password: \"correct horse battery\" }) { customerAccessToken { accessToken } userErrors { code } } }";
+    // The 21st failure spends past the budget; from then on the account is refused, even with its password.
+    let v = mallory
+        .gql(&format!("mutation {{ {} }}", guesses(20)), json!({}))
+        .await;
+    assert!(v["errors"].as_array().is_some_and(|e| !e.is_empty()), "{v}");
+    let v = mallory.gql(login, json!({ "e": "ann@example.com" })).await;
+    assert_eq!(top_level_code(&v), "RESOURCE_EXHAUSTED", "{v}");
+    assert_eq!(v["errors"][0]["extensions"]["errorCode"], "LOGIN_THROTTLED");
+    assert!(
+        v["errors"][0]["extensions"]["retryAfterSeconds"].as_u64() > Some(1),
+        "{v}"
+    );
+    let v = mallory.gql(login, json!({ "e": "bob@example.com" })).await;
+    assert!(
+        v["data"]["customerAccessTokenCreate"]["customerAccessToken"]["accessToken"].is_string(),
+        "{v}"
+    );
+    shop.stop().await;
+}

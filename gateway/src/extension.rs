@@ -1,14 +1,27 @@
-//! Schema extension: error codes for parse/validation failures, and the caller's identity around execution.
+//! Schema extension: document admission ([`Admission`]: persisted operations, size limits, parsed-document
+//! cache), the per-client cost budget, error codes for parse/validation failures, and the caller's identity
+//! around execution.
 use std::sync::Arc;
 
 use async_graphql::{
     ServerError, ServerResult, ValidationResult, Variables,
     extensions::{
-        Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+        Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
+        NextPrepareRequest, NextValidation,
     },
     parser::types::ExecutableDocument,
 };
 use shop_kernel::Actor;
+
+use crate::{hardening::Admission, limits::Limits};
+
+/// Who a request is accounted to for rate limits: `token:<sha256 prefix>` or `ip:<address>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientKey(pub String);
+
+/// The client's IP address, when known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub Option<std::net::IpAddr>);
 
 /// Code of errors raised while parsing a document.
 pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
@@ -23,20 +36,40 @@ fn with_code(mut e: ServerError, code: &str) -> ServerError {
     e
 }
 
-/// Tags parse and validation errors with `extensions.code`, and runs execution under the caller's identity
-/// (the [`Actor`] in the request or websocket-session data) so every RPC carries it.
-pub struct Gateway;
+/// Admits documents, charges each operation's complexity to its client, tags parse and validation errors with
+/// `extensions.code`, and runs execution under the caller's identity (the [`Actor`] in the request or
+/// websocket-session data) so every RPC carries it.
+pub struct Gateway {
+    pub admission: Arc<Admission>,
+    pub limits: Arc<Limits>,
+}
 
 impl ExtensionFactory for Gateway {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(GatewayExtension)
+        Arc::new(GatewayExtension {
+            admission: self.admission.clone(),
+            limits: self.limits.clone(),
+        })
     }
 }
 
-struct GatewayExtension;
+struct GatewayExtension {
+    admission: Arc<Admission>,
+    limits: Arc<Limits>,
+}
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for GatewayExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: async_graphql::Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<async_graphql::Request> {
+        let request = self.admission.admit(request)?;
+        next.run(ctx, request).await
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -54,11 +87,28 @@ impl Extension for GatewayExtension {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errs| {
+        let result = next.run(ctx).await.map_err(|errs| {
             errs.into_iter()
                 .map(|e| with_code(e, VALIDATION_FAILED))
-                .collect()
-        })
+                .collect::<Vec<_>>()
+        })?;
+        if let Some(ClientKey(client)) = ctx.data_opt::<ClientKey>()
+            && let Err(t) = self.limits.cost(client, result.complexity)
+        {
+            let mut e = ServerError::new(
+                format!(
+                    "query cost budget exhausted; retry after {} s",
+                    t.retry_after_secs()
+                ),
+                None,
+            );
+            let ext = e.extensions.get_or_insert_with(Default::default);
+            ext.set("code", shop_kernel::ErrorKind::ResourceExhausted.as_str());
+            ext.set("errorCode", "RATE_LIMITED");
+            ext.set("retryAfterSeconds", t.retry_after_secs());
+            return Err(vec![e]);
+        }
+        Ok(result)
     }
 
     async fn execute(

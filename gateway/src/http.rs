@@ -15,10 +15,20 @@ use axum::{
 };
 use shop_kernel::{Error, ErrorKind};
 
-use crate::{GatewaySchema, auth, clients::Clients, extension};
+use std::net::{IpAddr, SocketAddr};
 
-/// Largest number of operations in one batched request.
-pub const MAX_BATCH: usize = 16;
+use axum::extract::ConnectInfo;
+
+use crate::{
+    GatewaySchema, auth,
+    clients::Clients,
+    extension::{self, ClientIp, ClientKey},
+    limits::Throttled,
+};
+
+/// Headers whose presence proves a request was preflighted by a browser (or sent by a non-browser client),
+/// so a request with a "simple" content type is still accepted (CSRF protection, as Apollo Router does).
+pub const PREFLIGHT_HEADERS: [&str; 2] = ["x-thriftshop-preflight", "apollo-require-preflight"];
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
@@ -26,6 +36,9 @@ pub struct AppState {
     pub schema: GatewaySchema,
     pub clients: Arc<Clients>,
     pub auth: Arc<auth::Authenticator>,
+    pub limits: Arc<crate::limits::Limits>,
+    pub max_batch: usize,
+    pub trust_forwarded_for: bool,
     pub graphiql: bool,
     pub max_body_bytes: usize,
 }
@@ -122,21 +135,77 @@ fn finish(resp: BatchResponse, gql_response: bool) -> Response {
     }
 }
 
-/// Authenticates the caller and executes `batch` under its identity.
-async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> Response {
-    let gql_response = wants_gql_response(headers);
-    if let BatchRequest::Batch(v) = &batch
-        && (v.is_empty() || v.len() > MAX_BATCH)
+/// The client's address: the peer, or (behind a trusted proxy) the last `X-Forwarded-For` entry.
+fn client_ip(state: &AppState, req: &Request) -> Option<IpAddr> {
+    if state.trust_forwarded_for
+        && let Some(ip) = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok())
     {
-        let msg = format!("a batch holds 1 to {MAX_BATCH} operations");
+        return Some(ip);
+    }
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// The rate-limit key: the token (hashed) when one is presented, else the IP address.
+fn client_key(token: Option<&str>, ip: Option<IpAddr>) -> ClientKey {
+    match (token, ip) {
+        (Some(t), _) => ClientKey(format!("token:{}", &crate::hardening::sha256_hex(t)[..32])),
+        (None, Some(ip)) => ClientKey(format!("ip:{ip}")),
+        (None, None) => ClientKey("ip:unknown".into()),
+    }
+}
+
+fn throttled_response(t: Throttled, gql_response: bool) -> Response {
+    let secs = t.retry_after_secs();
+    let body = serde_json::json!({ "errors": [{
+        "message": format!("too many requests; retry after {secs} s"),
+        "extensions": { "code": ErrorKind::ResourceExhausted.as_str(), "errorCode": "RATE_LIMITED", "retryAfterSeconds": secs }
+    }] });
+    let mut resp = json_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        body.to_string(),
+        gql_response,
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    resp
+}
+
+/// Authenticates the caller, spends its request budget and executes `batch` under its identity.
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: Option<IpAddr>,
+    batch: BatchRequest,
+) -> Response {
+    let gql_response = wants_gql_response(headers);
+    let operations = match &batch {
+        BatchRequest::Single(_) => 1,
+        BatchRequest::Batch(v) => v.len(),
+    };
+    if operations == 0 || operations > state.max_batch {
+        let msg = format!("a batch holds 1 to {} operations", state.max_batch);
         return error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &msg, gql_response);
     }
     let token = auth::token_from_headers(headers);
+    let key = client_key(token.as_deref(), ip);
+    if let Err(t) = state
+        .limits
+        .request(&key.0, u32::try_from(operations).unwrap_or(u32::MAX))
+    {
+        return throttled_response(t, gql_response);
+    }
     let actor = match state.auth.actor_for(token.as_deref()).await {
         Ok(a) => a,
         Err(e) => return auth_error(&e, gql_response),
     };
-    let batch = batch.data(actor.clone());
+    let batch = batch.data(actor.clone()).data(key).data(ClientIp(ip));
     let resp = shop_rpc::with_actor(&actor, state.schema.execute_batch(batch)).await;
     finish(resp, gql_response)
 }
@@ -164,6 +233,16 @@ fn auth_error(e: &Error, gql_response: bool) -> Response {
 pub async fn post_graphql(State(state): State<AppState>, req: Request) -> Response {
     let headers = req.headers().clone();
     let gql_response = wants_gql_response(&headers);
+    let ip = client_ip(&state, &req);
+    if !csrf_safe(&headers) {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "this request could be a cross-site request forgery: send Content-Type: application/json \
+             (or the x-thriftshop-preflight header)",
+            gql_response,
+        );
+    }
     let bytes = match axum::body::to_bytes(req.into_body(), state.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {
@@ -212,7 +291,31 @@ pub async fn post_graphql(State(state): State<AppState>, req: Request) -> Respon
             gql_response,
         );
     };
-    execute(&state, &headers, batch).await
+    execute(&state, &headers, ip, batch).await
+}
+
+/// Does this POST prove it is not a cross-site "simple" request? True when its content type is not one a browser
+/// form or a no-CORS `fetch` can send (`text/plain`, `application/x-www-form-urlencoded`, `multipart/form-data`,
+/// or none), or when it carries a preflight header (which a browser only sends cross-site after a CORS preflight).
+fn csrf_safe(headers: &HeaderMap) -> bool {
+    if PREFLIGHT_HEADERS.iter().any(|h| headers.contains_key(*h)) {
+        return true;
+    }
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return false;
+    };
+    let essence = ct
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    !matches!(
+        essence.as_str(),
+        "" | "text/plain" | "application/x-www-form-urlencoded" | "multipart/form-data"
+    )
 }
 
 /// Is the operation `req` selects a mutation? (`None` when the document does not parse.)
@@ -233,6 +336,7 @@ fn is_mutation(req: &mut async_graphql::Request) -> Option<bool> {
 /// `GET /graphql`: GraphiQL for browsers; queries (never mutations) for other clients.
 pub async fn get_graphql(State(state): State<AppState>, req: Request) -> Response {
     let headers = req.headers().clone();
+    let ip = client_ip(&state, &req);
     let gql_response = wants_gql_response(&headers);
     let query_string = req.uri().query().unwrap_or_default().to_string();
     let html = headers
@@ -276,7 +380,7 @@ pub async fn get_graphql(State(state): State<AppState>, req: Request) -> Respons
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return resp;
     }
-    execute(&state, &headers, BatchRequest::Single(gql_req)).await
+    execute(&state, &headers, ip, BatchRequest::Single(gql_req)).await
 }
 
 /// `GET /graphql/ws`: graphql-transport-ws (and legacy graphql-ws). The identity comes from the

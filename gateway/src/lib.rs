@@ -10,7 +10,9 @@ pub mod ctx;
 pub mod error;
 pub mod extension;
 pub mod gid;
+pub mod hardening;
 pub mod http;
+pub mod limits;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
@@ -51,6 +53,20 @@ pub struct GatewayOptions {
     pub max_body_bytes: usize,
     /// Access-token resolution (cache bound for revocation).
     pub auth: auth::AuthOptions,
+    /// Answer introspection queries (`__schema`, `__type`). Off in the production profile.
+    pub introspection: bool,
+    /// Suggest field names in validation errors ("did you mean …"). Off in the production profile.
+    pub field_suggestions: bool,
+    /// Token, alias and root-field limits of a document.
+    pub document_limits: hardening::DocumentLimits,
+    /// Automatic persisted queries, or only trusted documents.
+    pub persisted: hardening::PersistedMode,
+    /// Most operations in one batched request.
+    pub max_batch: usize,
+    /// Per-client and sign-in rate limits.
+    pub limits: limits::LimitOptions,
+    /// Take the client address from the last `X-Forwarded-For` entry (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
     /// How long `cartCheckout` may wait for the order's outcome (not used yet).
     pub checkout_wait_ms: u64,
 }
@@ -75,6 +91,13 @@ impl Default for GatewayOptions {
             max_body_bytes: 256 * 1024,
             checkout_wait_ms: 0,
             auth: auth::AuthOptions::default(),
+            introspection: true,
+            field_suggestions: true,
+            document_limits: hardening::DocumentLimits::default(),
+            persisted: hardening::PersistedMode::Automatic,
+            max_batch: 16,
+            limits: limits::LimitOptions::default(),
+            trust_forwarded_for: false,
         }
     }
 }
@@ -88,18 +111,30 @@ pub fn build_schema(
     opts: &GatewayOptions,
     clients: Arc<Clients>,
     authenticator: Arc<auth::Authenticator>,
+    limits: Arc<limits::Limits>,
 ) -> GatewaySchema {
     let loaders = Arc::new(Loaders::new(clients.clone()));
-    builder()
+    let admission = Arc::new(hardening::Admission::new(
+        opts.document_limits,
+        opts.persisted.clone(),
+    ));
+    let mut b = builder()
         .data(clients)
         .data(authenticator)
         .data(loaders)
-        .extension(extension::Gateway)
+        .data(limits.clone())
+        .extension(extension::Gateway { admission, limits })
         .limit_depth(opts.max_depth)
         .limit_complexity(opts.max_complexity)
         .limit_recursive_depth(64)
-        .limit_directives(32)
-        .finish()
+        .limit_directives(32);
+    if !opts.introspection {
+        b = b.disable_introspection();
+    }
+    if !opts.field_suggestions {
+        b = b.disable_suggestions();
+    }
+    b.finish()
 }
 
 /// The schema in SDL, with fields, arguments and enum items sorted (the content of `schema.graphql`).
@@ -117,11 +152,20 @@ pub fn schema_sdl() -> String {
 pub fn router(opts: GatewayOptions) -> Router {
     let clients = Arc::new(Clients::new(opts.peers, opts.client));
     let authenticator = Arc::new(auth::Authenticator::new(clients.clone(), opts.auth));
-    let schema = build_schema(&opts, clients.clone(), authenticator.clone());
+    let limits = Arc::new(limits::Limits::new(opts.limits));
+    let schema = build_schema(
+        &opts,
+        clients.clone(),
+        authenticator.clone(),
+        limits.clone(),
+    );
     let state = http::AppState {
         schema,
         clients,
         auth: authenticator,
+        limits,
+        max_batch: opts.max_batch,
+        trust_forwarded_for: opts.trust_forwarded_for,
         graphiql: opts.graphiql,
         max_body_bytes: opts.max_body_bytes,
     };
@@ -140,8 +184,11 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), BoxError> {
     let app = router(opts);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
     Ok(())
 }

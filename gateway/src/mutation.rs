@@ -1,5 +1,5 @@
 //! Mutation root: Shopify-style payloads with `userErrors` for business failures.
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ErrorExtensions, ID, InputObject, Object, SimpleObject};
 use shop_idl::{cart as wcart, common, inventory, order as worder, session, user};
 use shop_kernel::{Actor, Error, ErrorKind, Permission};
 
@@ -983,6 +983,26 @@ impl Mutation {
             customer_user_errors: errs.clone(),
             user_errors: errs,
         };
+        // Every execution of this field is one attempt, however many aliases or batched operations carry it.
+        let account = crate::limits::account_key(&input.email);
+        let limits = ctx.data::<std::sync::Arc<crate::limits::Limits>>().ok();
+        if let Some(limits) = limits {
+            let ip = ctx
+                .data_opt::<crate::extension::ClientIp>()
+                .and_then(|c| c.0);
+            if let Err(t) = limits.login_attempt(ip, &account) {
+                let mut e = async_graphql::Error::new(format!(
+                    "too many sign-in attempts; retry after {} s",
+                    t.retry_after_secs()
+                ));
+                e = e.extend_with(|_, ext| {
+                    ext.set("code", ErrorKind::ResourceExhausted.as_str());
+                    ext.set("errorCode", "LOGIN_THROTTLED");
+                    ext.set("retryAfterSeconds", t.retry_after_secs());
+                });
+                return Err(e);
+            }
+        }
         let req = user::AuthenticateRequest {
             email: input.email.into(),
             password: input.password.into(),
@@ -994,6 +1014,11 @@ impl Mutation {
         let customer = match outcome(auth)? {
             Outcome::Ok(resp) => resp.customer,
             Outcome::User(e) => {
+                if e.kind == ErrorKind::Unauthenticated
+                    && let Some(limits) = limits
+                {
+                    limits.login_failed(&account);
+                }
                 let mut err = CustomerUserError::from_service(&e, paths);
                 if e.kind == ErrorKind::Unauthenticated {
                     err.code = Some(crate::error::CustomerErrorCode::UNIDENTIFIED_CUSTOMER);

@@ -25,6 +25,10 @@ impl Drop for Gateway {
 }
 
 async fn start() -> Gateway {
+    start_with(|_| {}).await
+}
+
+async fn start_with(tweak: impl FnOnce(&mut GatewayOptions)) -> Gateway {
     let dead = dead_addr();
     let opts = GatewayOptions {
         peers: ServiceAddrs {
@@ -44,6 +48,8 @@ async fn start() -> Gateway {
         max_body_bytes: 4 * 1024,
         ..GatewayOptions::default()
     };
+    let mut opts = opts;
+    tweak(&mut opts);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -376,4 +382,241 @@ async fn bad_bodies_are_rejected_with_graphql_errors() {
         .unwrap();
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["data"]["__typename"], "Query");
+}
+
+fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["errorCode"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+/// A POST a browser could send cross-site without a preflight is refused; JSON or a preflight header passes.
+#[tokio::test]
+async fn simple_request_content_types_are_refused_as_csrf() {
+    let gw = start().await;
+    let body = r#"{"query":"{ __typename }"}"#;
+    for ct in [
+        Some("text/plain"),
+        Some("text/plain;charset=UTF-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        None,
+    ] {
+        let mut req = gw.http.post(format!("{}/graphql", gw.url)).body(body);
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 400, "{ct:?}");
+        let v: Value = resp.json().await.unwrap();
+        assert!(
+            v["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("forgery"),
+            "{v}"
+        );
+    }
+    // With a preflight header a non-JSON content type is judged on its own merits (here: unsupported).
+    let resp = gw
+        .http
+        .post(format!("{}/graphql", gw.url))
+        .header("content-type", "text/plain")
+        .header("x-thriftshop-preflight", "1")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 415);
+    let (status, v) = gw.query("{ __typename }").await;
+    assert_eq!((status, &v["data"]["__typename"]), (200, &json!("Query")));
+}
+
+/// Aliases, root fields and tokens are capped (fragments expanded), so one request cannot fan out.
+#[tokio::test]
+async fn aliases_root_fields_and_tokens_are_capped() {
+    let gw = start_with(|o| {
+        o.document_limits.max_aliases = 5;
+        o.document_limits.max_root_fields = 4;
+        o.document_limits.max_tokens = 120;
+    })
+    .await;
+    let aliased = (0..6)
+        .map(|i| format!("a{i}: __typename"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (_, v) = gw.query(&format!("{{ {aliased} }}")).await;
+    assert_eq!(error_code(&v), "TOO_MANY_ALIASES", "{v}");
+    assert_eq!(first_code(&v), "GRAPHQL_VALIDATION_FAILED");
+    // Three aliases in a fragment spread twice, in different places, count six.
+    let spread = "{ products(first: 1) { nodes { ...F } } collections(first: 1) { nodes { products(first: 1) { nodes { ...F } } } } } fragment F on Product { x: id y: id z: id }";
+    let (_, v) = gw.query(spread).await;
+    assert_eq!(error_code(&v), "TOO_MANY_ALIASES", "{v}");
+    let (_, v) = gw
+        .query("{ ...R } fragment R on Query { a: __typename b: __typename __typename shop: __typename product(handle: \"x\") { id } }")
+        .await;
+    assert_eq!(error_code(&v), "TOO_MANY_ROOT_FIELDS", "{v}");
+    let (_, v) = gw
+        .query(&format!("{{ {} }}", "__typename ".repeat(150)))
+        .await;
+    assert_eq!(error_code(&v), "TOO_MANY_TOKENS", "{v}");
+}
+
+/// A fragment named `__schema` is no way around the depth limit (a known bypass of some depth limiters).
+#[tokio::test]
+async fn a_fragment_named_like_introspection_does_not_bypass_depth() {
+    let gw = start().await;
+    let deep = format!(
+        "query {{ ...__schema }} fragment __schema on Query {{ {}__typename{} }}",
+        "products(first: 1) { nodes { collections(first: 1) { nodes { ".repeat(4),
+        " } } } }".repeat(4)
+    );
+    let (_, body) = gw.query(&deep).await;
+    assert_eq!(first_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+    assert!(body["data"].is_null(), "{body}");
+}
+
+/// The production profile's switches: no introspection, no field suggestions.
+#[tokio::test]
+async fn introspection_and_suggestions_can_be_switched_off() {
+    let open = start().await;
+    let (_, v) = open.query("{ __schema { queryType { name } } }").await;
+    assert_eq!(v["data"]["__schema"]["queryType"]["name"], "Query", "{v}");
+    let (_, v) = open.query("{ produkts(first: 1) { nodes { id } } }").await;
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Did you mean"),
+        "{v}"
+    );
+
+    let closed = start_with(|o| {
+        o.introspection = false;
+        o.field_suggestions = false;
+    })
+    .await;
+    // Introspection answers nothing (async-graphql resolves the fields to null).
+    let (_, v) = closed.query("{ __schema { queryType { name } } }").await;
+    assert!(v["data"]["__schema"].is_null(), "{v}");
+    let (_, v) = closed
+        .query("{ __type(name: \"Cart\") { fields { name } } }")
+        .await;
+    assert!(v["data"]["__type"].is_null(), "{v}");
+    let (_, v) = closed
+        .query("{ produkts(first: 1) { nodes { id } } }")
+        .await;
+    assert!(
+        !v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Did you mean"),
+        "{v}"
+    );
+}
+
+/// Allowlist mode runs the trusted documents (by text or by hash) and refuses every other one.
+#[tokio::test]
+async fn allowlist_mode_refuses_unknown_operations() {
+    let trusted = "query Typename { __typename }";
+    let hash = shop_gateway::hardening::sha256_hex(trusted);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("manifest.json");
+    std::fs::write(
+        &path,
+        json!({ "format": "apollo-persisted-query-manifest", "version": 1,
+                "operations": [{ "id": hash, "name": "Typename", "type": "query", "body": trusted }] })
+        .to_string(),
+    )
+    .unwrap();
+    let mode = shop_gateway::hardening::PersistedMode::allowlist_from_file(&path).unwrap();
+    let gw = start_with(|o| o.persisted = mode).await;
+    let (_, v) = gw.query(trusted).await;
+    assert_eq!(v["data"]["__typename"], "Query", "{v}");
+    let (_, v) = gw
+        .post(json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } }))
+        .await;
+    assert_eq!(v["data"]["__typename"], "Query", "{v}");
+    let (_, v) = gw.query("{ __typename }").await;
+    assert_eq!(first_code(&v), "PERSISTED_QUERY_NOT_ALLOWED", "{v}");
+    let unknown = shop_gateway::hardening::sha256_hex("{ shop }");
+    let (_, v) = gw
+        .post(json!({ "query": "{ __typename }", "extensions": { "persistedQuery": { "version": 1, "sha256Hash": unknown } } }))
+        .await;
+    assert_eq!(first_code(&v), "PERSISTED_QUERY_NOT_ALLOWED", "{v}");
+}
+
+/// Automatic persisted queries: unknown hash → PersistedQueryNotFound; register with the text; then by hash.
+#[tokio::test]
+async fn automatic_persisted_queries_round_trip() {
+    let gw = start().await;
+    let q = "{ __typename }";
+    let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": shop_gateway::hardening::sha256_hex(q) } });
+    let (_, v) = gw.post(json!({ "extensions": ext })).await;
+    assert_eq!(v["errors"][0]["message"], "PersistedQueryNotFound", "{v}");
+    assert_eq!(first_code(&v), "PERSISTED_QUERY_NOT_FOUND");
+    let (_, v) = gw.post(json!({ "query": q, "extensions": ext })).await;
+    assert_eq!(v["data"]["__typename"], "Query", "{v}");
+    let (_, v) = gw.post(json!({ "extensions": ext })).await;
+    assert_eq!(v["data"]["__typename"], "Query", "{v}");
+}
+
+/// Per-client request budget: past the burst, 429 with Retry-After and RESOURCE_EXHAUSTED; batches count each
+/// operation.
+#[tokio::test]
+async fn request_budget_is_enforced_per_client() {
+    let gw = start_with(|o| {
+        o.limits.client_requests_per_second = 1;
+        o.limits.client_request_burst = 3;
+    })
+    .await;
+    let batch = json!([{ "query": "{ __typename }" }, { "query": "{ __typename }" }]);
+    let (status, _) = gw.post(batch.clone()).await;
+    assert_eq!(status, 200);
+    let (status, _) = gw.query("{ __typename }").await;
+    assert_eq!(status, 200);
+    let resp = gw
+        .http
+        .post(format!("{}/graphql", gw.url))
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(first_code(&v), "RESOURCE_EXHAUSTED", "{v}");
+    assert!(v["errors"][0]["extensions"]["retryAfterSeconds"].as_u64() >= Some(1));
+}
+
+/// Sign-in attempts are counted per executed field: aliasing `customerAccessTokenCreate` does not multiply them.
+#[tokio::test]
+async fn login_attempts_are_counted_per_alias() {
+    let gw = start_with(|o| {
+        o.limits.login_attempts_per_ip_per_minute = 3;
+        o.limits.login_failures_per_account_per_hour = 0;
+    })
+    .await;
+    let fields = (0..5)
+        .map(|i| format!("a{i}: customerAccessTokenCreate(input: {{ email: \"ann@example.com\", password: \"guess{i}guess\" }}) {{ userErrors {{ code }} }}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (_, v) = gw.query(&format!("mutation {{ {fields} }}")).await;
+    let codes: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["extensions"]["code"].as_str().unwrap_or_default())
+        .collect();
+    // The user service is down here: three attempts reach it (UNAVAILABLE), two are throttled before.
+    assert_eq!(
+        codes.iter().filter(|c| **c == "RESOURCE_EXHAUSTED").count(),
+        2,
+        "{v}"
+    );
+    assert_eq!(
+        codes.iter().filter(|c| **c == "UNAVAILABLE").count(),
+        3,
+        "{v}"
+    );
 }

@@ -1,0 +1,277 @@
+//! Rate limits of one gateway (GCRA buckets keyed per client, [`governor`]):
+//! - a request budget and a cost budget (the operation's complexity) per client — the access token when one is
+//!   presented, else the client's IP address;
+//! - sign-in attempts per IP address, and failed sign-ins per account (normalised email), counted per
+//!   `customerAccessTokenCreate` field executed, so aliases and batches cannot multiply attempts.
+//!
+//! Refusals carry how long to wait. Limits are per gateway process: with N gateways a client may get up to N
+//! times the budget (documented in SECURITY.md).
+use std::{
+    hash::Hash,
+    net::IpAddr,
+    num::{NonZeroU32, NonZeroUsize},
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, Instant},
+};
+
+use governor::{
+    DefaultKeyedRateLimiter, Quota, RateLimiter,
+    clock::{Clock, DefaultClock},
+};
+use parking_lot::Mutex;
+
+/// Budgets (0 disables that limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitOptions {
+    /// Sustained requests per second per client (a batch counts each operation).
+    pub client_requests_per_second: u32,
+    /// Requests a client may send at once above the sustained rate.
+    pub client_request_burst: u32,
+    /// Sustained complexity points per second per client (an operation costs its complexity, at least 1).
+    pub client_cost_per_second: u32,
+    /// Complexity points a client may spend at once.
+    pub client_cost_burst: u32,
+    /// Sign-in attempts per minute per IP address.
+    pub login_attempts_per_ip_per_minute: u32,
+    /// Failed sign-ins per hour per account before further attempts are refused for a while.
+    pub login_failures_per_account_per_hour: u32,
+}
+
+impl LimitOptions {
+    /// No limits at all (tests and benchmarks).
+    pub const OFF: LimitOptions = LimitOptions {
+        client_requests_per_second: 0,
+        client_request_burst: 0,
+        client_cost_per_second: 0,
+        client_cost_burst: 0,
+        login_attempts_per_ip_per_minute: 0,
+        login_failures_per_account_per_hour: 0,
+    };
+}
+
+impl Default for LimitOptions {
+    /// Sign-in limits on, per-client budgets off (the development profile).
+    fn default() -> Self {
+        Self {
+            login_attempts_per_ip_per_minute: 60,
+            login_failures_per_account_per_hour: 20,
+            ..Self::OFF
+        }
+    }
+}
+
+/// Why a client must wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttled {
+    /// How long until the next attempt can succeed.
+    pub retry_after: Duration,
+}
+
+impl Throttled {
+    /// Whole seconds to put in a `Retry-After` header (at least 1).
+    pub fn retry_after_secs(&self) -> u64 {
+        self.retry_after.as_secs_f64().ceil().max(1.0) as u64
+    }
+}
+
+struct Bucket<K: Hash + Eq + Clone> {
+    limiter: DefaultKeyedRateLimiter<K>,
+    clock: DefaultClock,
+}
+
+impl<K: Hash + Eq + Clone> Bucket<K> {
+    /// `per` / `rate` replenishes one cell; `burst` cells at most. `None` when `rate` is 0.
+    fn new(rate: u32, per: Duration, burst: u32) -> Option<Self> {
+        let rate = NonZeroU32::new(rate)?;
+        let burst = NonZeroU32::new(burst.max(1))?;
+        let quota = Quota::with_period(per / rate.get())?.allow_burst(burst);
+        Some(Self {
+            limiter: RateLimiter::keyed(quota),
+            clock: DefaultClock::default(),
+        })
+    }
+
+    fn take(&self, key: &K, n: u32) -> Result<(), Throttled> {
+        let n = NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN);
+        match self.limiter.check_key_n(key, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(Throttled {
+                retry_after: not_until.wait_time_from(self.clock.now()),
+            }),
+            // More than the whole burst at once: it can never pass; wait a full period and send less.
+            Err(_) => Err(Throttled {
+                retry_after: Duration::from_secs(1),
+            }),
+        }
+    }
+}
+
+/// The gateway's limiters.
+pub struct Limits {
+    requests: Option<Bucket<String>>,
+    cost: Option<Bucket<String>>,
+    login_ip: Option<Bucket<IpAddr>>,
+    login_failures: Option<Bucket<String>>,
+    /// Accounts refused until an instant (set when their failure budget ran out).
+    lockouts: Mutex<lru::LruCache<String, Instant>>,
+    checks: AtomicU64,
+}
+
+/// How often (in checks) idle keys are dropped from the buckets.
+const SWEEP_EVERY: u64 = 4096;
+
+impl Limits {
+    /// Limiters with `opts`' budgets.
+    pub fn new(opts: LimitOptions) -> Self {
+        let second = Duration::from_secs(1);
+        Self {
+            requests: Bucket::new(
+                opts.client_requests_per_second,
+                second,
+                opts.client_request_burst,
+            ),
+            cost: Bucket::new(opts.client_cost_per_second, second, opts.client_cost_burst),
+            login_ip: Bucket::new(
+                opts.login_attempts_per_ip_per_minute,
+                Duration::from_secs(60),
+                opts.login_attempts_per_ip_per_minute,
+            ),
+            login_failures: Bucket::new(
+                opts.login_failures_per_account_per_hour,
+                Duration::from_secs(3600),
+                opts.login_failures_per_account_per_hour,
+            ),
+            lockouts: Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(100_000).unwrap_or(NonZeroUsize::MIN),
+            )),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    fn sweep(&self) {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            if let Some(b) = &self.requests {
+                b.limiter.retain_recent();
+            }
+            if let Some(b) = &self.cost {
+                b.limiter.retain_recent();
+            }
+            if let Some(b) = &self.login_ip {
+                b.limiter.retain_recent();
+            }
+            if let Some(b) = &self.login_failures {
+                b.limiter.retain_recent();
+            }
+        }
+    }
+
+    /// Spends `operations` requests of `client`'s request budget.
+    pub fn request(&self, client: &str, operations: u32) -> Result<(), Throttled> {
+        self.sweep();
+        match &self.requests {
+            Some(b) => b.take(&client.to_string(), operations),
+            None => Ok(()),
+        }
+    }
+
+    /// Spends `cost` points of `client`'s cost budget.
+    pub fn cost(&self, client: &str, cost: usize) -> Result<(), Throttled> {
+        match &self.cost {
+            Some(b) => b.take(
+                &client.to_string(),
+                u32::try_from(cost.max(1)).unwrap_or(u32::MAX),
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// Admits one sign-in attempt from `ip` for `account` (a normalised email), or says how long to wait.
+    pub fn login_attempt(&self, ip: Option<IpAddr>, account: &str) -> Result<(), Throttled> {
+        self.sweep();
+        if let Some(until) = self.lockouts.lock().get(account).copied() {
+            let now = Instant::now();
+            if until > now {
+                return Err(Throttled {
+                    retry_after: until - now,
+                });
+            }
+        }
+        match (&self.login_ip, ip) {
+            (Some(b), Some(ip)) => b.take(&ip, 1),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a failed sign-in for `account`; once its hourly budget is spent, the account is refused until the
+    /// bucket refills.
+    pub fn login_failed(&self, account: &str) {
+        if let Some(b) = &self.login_failures
+            && let Err(t) = b.take(&account.to_string(), 1)
+        {
+            self.lockouts
+                .lock()
+                .put(account.to_string(), Instant::now() + t.retry_after);
+        }
+    }
+}
+
+/// The key of a sign-in account: the email, trimmed and lower-cased (the user service normalises the same way).
+pub fn account_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_budget_refuses_then_reports_wait() {
+        let limits = Limits::new(LimitOptions {
+            client_requests_per_second: 10,
+            client_request_burst: 5,
+            ..LimitOptions::OFF
+        });
+        for _ in 0..5 {
+            assert!(limits.request("a", 1).is_ok());
+        }
+        let t = limits.request("a", 1).unwrap_err();
+        assert!(t.retry_after <= Duration::from_millis(100), "{t:?}");
+        assert_eq!(t.retry_after_secs(), 1);
+        assert!(limits.request("b", 5).is_ok(), "clients are independent");
+        assert!(
+            limits.request("c", 6).is_err(),
+            "more than the burst at once"
+        );
+    }
+
+    #[test]
+    fn failed_logins_lock_the_account_not_others() {
+        let limits = Limits::new(LimitOptions {
+            login_failures_per_account_per_hour: 3,
+            login_attempts_per_ip_per_minute: 1000,
+            ..LimitOptions::OFF
+        });
+        let ip = Some(IpAddr::from([10, 0, 0, 1]));
+        for _ in 0..3 {
+            assert!(limits.login_attempt(ip, "ann@x.io").is_ok());
+            limits.login_failed("ann@x.io");
+        }
+        assert!(limits.login_attempt(ip, "ann@x.io").is_ok());
+        limits.login_failed("ann@x.io"); // the 4th failure spends past the budget
+        let t = limits.login_attempt(ip, "ann@x.io").unwrap_err();
+        assert!(t.retry_after > Duration::from_secs(60), "{t:?}");
+        assert!(limits.login_attempt(ip, "bob@x.io").is_ok());
+        assert_eq!(account_key("  Ann@X.io "), "ann@x.io");
+    }
+
+    #[test]
+    fn zero_disables() {
+        let limits = Limits::new(LimitOptions::OFF);
+        for _ in 0..10_000 {
+            assert!(limits.request("a", 1).is_ok());
+            assert!(limits.cost("a", 1_000_000).is_ok());
+            assert!(limits.login_attempt(None, "a").is_ok());
+            limits.login_failed("a");
+        }
+    }
+}
