@@ -1,0 +1,360 @@
+//! Projections: read models maintained from the event bus (Kafka in a cluster) in a [`ProjectionStore`]
+//! (Cassandra in a cluster, memory in tests).
+//!
+//! | projector | topic | read model (query) |
+//! |---|---|---|
+//! | [`Projector::OrderHistory`] | `shop.order.v1` | a customer's placed orders, newest first, with number, status, total, placed-at ([`ProjectionStore::order_history`]) |
+//! | [`Projector::Stock`] | `shop.inventory.v1` | on hand / reserved / available per variant ([`ProjectionStore::stock_levels`]) |
+//! | [`Projector::Popularity`] | `shop.order.v1` (`order.placed.v1`) | orders and units per product, co-purchase counts ([`ProjectionStore::top_products`], [`ProjectionStore::co_purchased`]) |
+//! | [`Projector::Carts`] | `shop.cart.v1` | a customer's carts with status, following buyer-identity changes and purchase ([`ProjectionStore::carts_by_owner`]) |
+//!
+//! Entry point: [`run`] (or [`Projections::run`] to keep a handle for [`Projections::lag`] and
+//! [`Projections::rebuild`]). Each projector is one consumer-group member (`<prefix>.<projector>.g<generation>`)
+//! running [`shop_bus::consumer::run_consumer`] (at-least-once: the group's position is committed only after
+//! a delivery was applied).
+//!
+//! # Exactly-once effect over at-least-once delivery
+//!
+//! A message can arrive more than once in two ways: *redelivery* of the same log entry (a crash or rebalance
+//! after applying but before the group commit) and *republication* (the outbox relay publishes at least once,
+//! so a copy of an event can sit at a later offset). Projectors tolerate both:
+//!
+//! - **Per-stream read models** (order history, stock, carts): each row is a function of one event stream,
+//!   whose events stay in order in one partition (key = stream id). The projector keeps the stream's state
+//!   with the `seq` of the last event it applied and applies an event only if `seq > state.seq` — redeliveries
+//!   and republished copies carry the same seq and are skipped. Every write is versioned by that seq
+//!   (Cassandra: `USING TIMESTAMP seq`), so rows are last-write-wins by stream position: a stale writer (a
+//!   group member that lost its partition in a rebalance and has not noticed yet) cannot move a row back, and
+//!   rewriting a row is harmless. Derived rows (history row, a cart's row in its owner's list, the removal
+//!   from the previous owner's list) are written *before* the state row, so a crash in between leaves the
+//!   state behind and the redelivery redoes the derived writes.
+//! - **Tallies** (popularity, co-purchase) add across streams, so they cannot be versioned by a stream seq.
+//!   They are kept per *source partition* (`(product, partition)`; the query sums the partitions), and each
+//!   tally row remembers the offset of the last purchase it counted: a row is incremented only when the
+//!   delivery's offset is beyond it (and written `USING TIMESTAMP offset + 1`). Only one member consumes a
+//!   partition, in order, so this is an exact guard against redelivery, also half-way through an order's
+//!   rows. Once every row of an order is counted, a marker row for the order id is written; a republished
+//!   copy at another offset finds the marker and is skipped. See [`ProjectionStore::record_purchase`].
+//!
+//! # Positions
+//!
+//! After applying a delivery the projector records `(topic, partition) → offset` for its generation in the
+//! store ([`ProjectionStore::save_position`], monotonic). On start it loads them and skips deliveries at or
+//! before them without touching the read model (the group's committed offsets in Kafka lag behind: they are
+//! committed in the background). Positions are a fast path and a progress report; the row guards above are
+//! what makes the effect exactly-once.
+//!
+//! # Rebuild
+//!
+//! [`Projections::rebuild`] stops the projector, wipes its tables and positions (`TRUNCATE`: never deletes,
+//! whose tombstones would shadow the replay's versioned writes), increments its generation and starts it again
+//! with the consumer group of the new generation — a group with no committed offsets, which the bus starts at
+//! the earliest offset (Kafka: `auto.offset.reset=earliest`), so the topics are replayed from the start and
+//! produce the same rows. A running projector also checks its generation every few seconds and restarts with
+//! the new group when another process rebuilt it; while a rebuild runs, stop the projector's other replicas.
+//!
+//! # Lag
+//!
+//! Every applied delivery records `now - occurred_at_ms` (event appended → rows visible) in an HDR histogram;
+//! [`Projections::lag`] returns p50/p99/max and the counters. The bus port does not expose the consumer
+//! backlog (high watermarks), so it is not reported; `last_event_at_ms` tells how fresh the model is.
+pub mod conformance;
+pub mod lag;
+pub mod model;
+pub mod projector;
+pub mod store;
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use parking_lot::Mutex;
+use shop_bus::{Delivery, EventBus};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub use lag::LagReport;
+pub use model::Projector;
+pub use projector::Outcome;
+pub use store::{AnyProjectionStore, ProjectionStore, StoreError};
+
+use crate::{lag::Stats, model::Position};
+
+/// How often a running projector checks whether another process rebuilt it.
+const GENERATION_CHECK: Duration = Duration::from_secs(2);
+/// An ignored delivery's position is saved at least this often (applied ones always are).
+const IGNORED_POSITION_EVERY: u64 = 64;
+
+type RebuildReply = oneshot::Sender<Result<u64, StoreError>>;
+/// (topic, partition) → (saved offset, deliveries since the save).
+type Cursor = HashMap<(String, i32), (i64, u64)>;
+/// A boxed delivery handler future.
+type HandlerFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), shop_kernel::Error>> + Send>>;
+
+struct Shared {
+    stats: HashMap<Projector, Mutex<Stats>>,
+    /// Rebuild requests to running projectors.
+    control: Mutex<HashMap<Projector, mpsc::Sender<RebuildReply>>>,
+}
+
+/// The projectors over one store: run them, read their lag, rebuild them. Cheap to clone.
+#[derive(Clone)]
+pub struct Projections<S> {
+    store: S,
+    shared: Arc<Shared>,
+}
+
+/// Runs every projector on `bus` into `store` until `cancel` is cancelled. Consumer groups are named
+/// `<group_prefix>.<projector>.g<generation>` (e.g. `projections.order_history.g0`).
+pub async fn run<B: EventBus, S: ProjectionStore>(
+    bus: B,
+    store: S,
+    group_prefix: &str,
+    cancel: CancellationToken,
+) {
+    Projections::new(store).run(bus, group_prefix, cancel).await
+}
+
+impl<S: ProjectionStore> Projections<S> {
+    /// Projections over `store` (nothing runs until [`Projections::run`]).
+    pub fn new(store: S) -> Self {
+        Self {
+            store,
+            shared: Arc::new(Shared {
+                stats: Projector::ALL
+                    .into_iter()
+                    .map(|p| (p, Mutex::new(Stats::new())))
+                    .collect(),
+                control: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The store (its queries are the read API).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Runs every projector until `cancel` is cancelled.
+    pub async fn run<B: EventBus>(&self, bus: B, group_prefix: &str, cancel: CancellationToken) {
+        self.run_some(bus, group_prefix, &Projector::ALL, cancel)
+            .await
+    }
+
+    /// Runs the given projectors until `cancel` is cancelled.
+    pub async fn run_some<B: EventBus>(
+        &self,
+        bus: B,
+        group_prefix: &str,
+        projectors: &[Projector],
+        cancel: CancellationToken,
+    ) {
+        // Joined in place rather than spawned: dropping this future (a task abort) stops every projector
+        // at once, like a crash, without leaving detached tasks behind.
+        let runs = projectors
+            .iter()
+            .map(|&p| self.run_projector(bus.clone(), group_prefix.to_string(), p, cancel.clone()));
+        futures::future::join_all(runs).await;
+    }
+
+    /// The lag and counters of `projector` in this process.
+    pub fn lag(&self, projector: Projector) -> LagReport {
+        self.stats(projector).lock().report(projector)
+    }
+
+    /// Clears the lag histograms and counters (to measure a window).
+    pub fn reset_stats(&self) {
+        for p in Projector::ALL {
+            self.stats(p).lock().reset();
+        }
+    }
+
+    /// Rebuilds `projector`: stops it (if it runs in this process), wipes its tables and positions, moves it
+    /// to a new generation and restarts it with a fresh consumer group that replays the topics from the
+    /// earliest offset. Returns the new generation once the wipe is done (the replay then runs in the
+    /// background; watch [`Projections::lag`] or the positions).
+    pub async fn rebuild(&self, projector: Projector) -> Result<u64, StoreError> {
+        let control = self.shared.control.lock().get(&projector).cloned();
+        if let Some(tx) = control {
+            let (reply, rx) = oneshot::channel();
+            if tx.send(reply).await.is_ok()
+                && let Ok(result) = rx.await
+            {
+                return result;
+            }
+        }
+        let generation = self.store.reset(projector).await?;
+        self.stats(projector).lock().set_generation(generation);
+        Ok(generation)
+    }
+
+    /// The positions `projector` recorded for its current generation.
+    pub async fn positions(&self, projector: Projector) -> Result<Vec<Position>, StoreError> {
+        let generation = self.store.generation(projector).await?;
+        self.store.positions(projector, generation).await
+    }
+
+    fn stats(&self, p: Projector) -> &Mutex<Stats> {
+        &self.shared.stats[&p]
+    }
+
+    async fn run_projector<B: EventBus>(
+        &self,
+        bus: B,
+        prefix: String,
+        p: Projector,
+        cancel: CancellationToken,
+    ) {
+        let (tx, mut rx) = mpsc::channel::<RebuildReply>(4);
+        self.shared.control.lock().insert(p, tx);
+        let topics: Vec<String> = p.topics().iter().map(|t| t.to_string()).collect();
+        while !cancel.is_cancelled() {
+            let Some(generation) = retry(&cancel, || self.store.generation(p)).await else {
+                break;
+            };
+            let Some(positions) = retry(&cancel, || self.store.positions(p, generation)).await
+            else {
+                break;
+            };
+            self.stats(p).lock().set_generation(generation);
+            let group = format!("{prefix}.{}.g{generation}", p.name());
+            tracing::info!(projector = %p, %group, "projector starting");
+            let run_token = cancel.child_token();
+            let consumer = shop_bus::consumer::run_consumer(
+                bus.clone(),
+                group,
+                topics.clone(),
+                self.handler(p, generation, positions),
+                run_token.clone(),
+            );
+            tokio::pin!(consumer);
+            let mut stopped = false;
+            // The consumer returns only once `cancel` (the parent of `run_token`) is cancelled.
+            let request = tokio::select! {
+                _ = &mut consumer => {
+                    stopped = true;
+                    None
+                }
+                r = rx.recv() => r,
+                _ = self.generation_changed(p, generation, &cancel) => None,
+            };
+            run_token.cancel();
+            if !stopped {
+                consumer.await;
+            }
+            if let Some(reply) = request {
+                let result = self.store.reset(p).await;
+                if let Ok(g) = &result {
+                    tracing::info!(projector = %p, generation = g, "projector rebuilt: replaying from the start");
+                    self.stats(p).lock().set_generation(*g);
+                }
+                let _ = reply.send(result);
+            }
+        }
+        self.shared.control.lock().remove(&p);
+        // Answer rebuild requests that raced with shutdown by doing the wipe here.
+        rx.close();
+        while let Some(reply) = rx.recv().await {
+            let _ = reply.send(self.store.reset(p).await);
+        }
+    }
+
+    /// Resolves when the stored generation of `p` is no longer `generation` (another process rebuilt it).
+    async fn generation_changed(&self, p: Projector, generation: u64, cancel: &CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(GENERATION_CHECK) => {}
+                _ = cancel.cancelled() => return std::future::pending().await,
+            }
+            match self.store.generation(p).await {
+                Ok(g) if g != generation => {
+                    tracing::info!(projector = %p, from = generation, to = g, "projector rebuilt elsewhere; restarting");
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(projector = %p, error = %e, "reading the generation failed")
+                }
+            }
+        }
+    }
+
+    /// The delivery handler of `p` in `generation`, starting from the stored `positions`.
+    fn handler(
+        &self,
+        p: Projector,
+        generation: u64,
+        positions: Vec<Position>,
+    ) -> impl FnMut(Delivery) -> HandlerFuture + Send + 'static {
+        let positions: Arc<Mutex<Cursor>> = Arc::new(Mutex::new(
+            positions
+                .into_iter()
+                .map(|p| ((p.topic, p.partition), (p.offset, 0)))
+                .collect(),
+        ));
+        let this = self.clone();
+        move |d: Delivery| {
+            let this = this.clone();
+            let positions = positions.clone();
+            Box::pin(async move {
+                let key = (d.message.topic.clone(), d.partition);
+                if positions
+                    .lock()
+                    .get(&key)
+                    .is_some_and(|(done, _)| *done >= d.offset)
+                {
+                    this.stats(p).lock().record(Outcome::Duplicate, 0, 0);
+                    return Ok(());
+                }
+                let started = Instant::now();
+                let outcome = projector::apply(&this.store, p, &d).await?;
+                let now = shop_kernel::now_ms();
+                this.stats(p)
+                    .lock()
+                    .record(outcome, d.message.occurred_at_ms, now);
+                let save = {
+                    let mut g = positions.lock();
+                    let entry = g.entry(key.clone()).or_insert((-1, 0));
+                    entry.1 += 1;
+                    outcome != Outcome::Ignored || entry.1 >= IGNORED_POSITION_EVERY
+                };
+                if save {
+                    let position = Position {
+                        topic: key.0.clone(),
+                        partition: key.1,
+                        offset: d.offset,
+                    };
+                    this.store.save_position(p, generation, &position).await?;
+                    positions.lock().insert(key, (d.offset, 0));
+                }
+                tracing::trace!(projector = %p, ?outcome, elapsed_us = started.elapsed().as_micros() as u64, "delivery handled");
+                Ok(())
+            })
+        }
+    }
+}
+
+/// Retries `f` with backoff until it succeeds; `None` when cancelled first.
+async fn retry<T, F, Fut>(cancel: &CancellationToken, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match f().await {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                tracing::warn!(error = %e, "projection store unavailable; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = cancel.cancelled() => return None,
+                }
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
