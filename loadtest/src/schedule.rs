@@ -293,6 +293,11 @@ mod tests {
         assert_eq!(op.scheduled, 600);
         assert_eq!(op.ok, 600);
         assert_eq!(op.dropped, 0);
+        assert_eq!(
+            m.dispatch_lag.0.len(),
+            600,
+            "every measured arrival's dispatch lag"
+        );
         // ~200 requests arrive during the stall (a third of all), waiting from up to 1 s down to 0.
         assert!(op.latency.max() >= 990_000, "max {}", op.latency.max());
         assert!(

@@ -161,6 +161,19 @@ pub struct Measured {
     pub duration: Duration,
     /// The longest the dispatcher ran behind an intended start (a sign the generator itself saturated).
     pub max_dispatch_lag: Duration,
+    /// How late the dispatcher started each measured arrival (Tokio's timer has millisecond ticks, so about
+    /// half a millisecond or more is usual; it is part of every latency, timed from the intended start).
+    pub dispatch_lag: DispatchLag,
+}
+
+/// Dispatch lags of a run.
+#[derive(Clone)]
+pub struct DispatchLag(pub Histogram<u64>);
+
+impl Default for DispatchLag {
+    fn default() -> Self {
+        Self(histogram())
+    }
 }
 
 impl Measured {
@@ -219,7 +232,10 @@ impl Recorder {
 
     /// Notes how late the dispatcher was for one arrival.
     pub fn dispatch_lag(&self, lag: Duration) {
-        self.with(|m| m.max_dispatch_lag = m.max_dispatch_lag.max(lag));
+        self.with(|m| {
+            m.max_dispatch_lag = m.max_dispatch_lag.max(lag);
+            record(&mut m.dispatch_lag.0, lag);
+        });
     }
 
     /// Records a finished request: `sample` is `None` when it timed out. Latency is `done - intended`.
