@@ -29,7 +29,11 @@ use scylla::{
         execution_profile::ExecutionProfile, session::Session, session_builder::SessionBuilder,
     },
     policies::load_balancing::DefaultPolicy,
-    statement::{Consistency, SerialConsistency, Statement, prepared::PreparedStatement},
+    statement::{
+        Consistency, SerialConsistency, Statement,
+        batch::{Batch, BatchType},
+        prepared::PreparedStatement,
+    },
 };
 pub use shop_store::cassandra::CassandraSettings;
 use shop_store::cassandra::apply_migrations;
@@ -412,6 +416,16 @@ impl CassandraProjectionStore {
         &self.inner.st
     }
 
+    /// A logged batch of prepared statements (idempotent: fixed values at fixed timestamps).
+    fn logged(&self, statements: &[&PreparedStatement]) -> Batch {
+        let mut batch = Batch::new(BatchType::Logged);
+        for st in statements {
+            batch.append_statement((*st).clone());
+        }
+        batch.set_is_idempotent(true);
+        batch
+    }
+
     async fn tally_row(
         &self,
         product: &str,
@@ -714,44 +728,45 @@ impl ProjectionStore for CassandraProjectionStore {
 
     async fn save_order(&self, s: &OrderState) -> Result<(), StoreError> {
         let ts = version_ts(s.seq);
-        if let Some(h) = s.summary() {
-            self.s()
-                .execute_unpaged(
-                    &self.st().save_history,
-                    (
-                        &h.customer_id,
-                        h.placed_at_ms,
-                        &h.order_id,
-                        h.number,
-                        &h.status,
-                        &h.financial_status,
-                        h.total_minor,
-                        &h.currency,
-                        h.updated_at_ms,
-                        ts,
-                    ),
-                )
-                .await?;
+        let state = (
+            &s.order_id,
+            &s.customer_id,
+            s.number,
+            &s.status,
+            &s.financial_status,
+            &s.currency,
+            s.total_minor,
+            s.created_at_ms,
+            s.placed_at_ms,
+            s.updated_at_ms,
+            ts,
+            ts,
+        );
+        match s.summary() {
+            // The history row and the state commit together (logged batch: one round trip, and never a
+            // state row ahead of its history row).
+            Some(h) => {
+                let history = (
+                    &h.customer_id,
+                    h.placed_at_ms,
+                    &h.order_id,
+                    h.number,
+                    &h.status,
+                    &h.financial_status,
+                    h.total_minor,
+                    &h.currency,
+                    h.updated_at_ms,
+                    ts,
+                );
+                let batch = self.logged(&[&self.st().save_history, &self.st().save_order_state]);
+                self.s().batch(&batch, (history, state)).await?;
+            }
+            None => {
+                self.s()
+                    .execute_unpaged(&self.st().save_order_state, state)
+                    .await?;
+            }
         }
-        self.s()
-            .execute_unpaged(
-                &self.st().save_order_state,
-                (
-                    &s.order_id,
-                    &s.customer_id,
-                    s.number,
-                    &s.status,
-                    &s.financial_status,
-                    &s.currency,
-                    s.total_minor,
-                    s.created_at_ms,
-                    s.placed_at_ms,
-                    s.updated_at_ms,
-                    ts,
-                    ts,
-                ),
-            )
-            .await?;
         Ok(())
     }
 
@@ -822,49 +837,61 @@ impl ProjectionStore for CassandraProjectionStore {
         previous_owner: Option<&str>,
     ) -> Result<(), StoreError> {
         let ts = version_ts(s.seq);
-        if let Some(prev) = previous_owner
-            && Some(prev) != s.owner()
-        {
-            self.s()
-                .execute_unpaged(&self.st().delete_owner_row, (ts, prev, &s.cart_id))
-                .await?;
-        }
-        if let Some(r) = s.summary() {
-            self.s()
-                .execute_unpaged(
-                    &self.st().save_owner_row,
-                    (
-                        &r.customer_id,
-                        &r.cart_id,
-                        &r.status,
-                        &r.currency,
-                        r.total_quantity,
-                        &r.order_id,
-                        r.created_at_ms,
-                        r.updated_at_ms,
-                        ts,
-                    ),
-                )
-                .await?;
-        }
-        self.s()
-            .execute_unpaged(
-                &self.st().save_cart_state,
-                (
-                    &s.cart_id,
-                    &s.created_by,
-                    &s.buyer_customer_id,
-                    &s.status,
-                    &s.currency,
-                    &s.lines,
-                    &s.order_id,
-                    s.created_at_ms,
-                    s.updated_at_ms,
-                    ts,
-                    ts,
-                ),
+        let moved_from = previous_owner.filter(|prev| Some(*prev) != s.owner());
+        let state = (
+            &s.cart_id,
+            &s.created_by,
+            &s.buyer_customer_id,
+            &s.status,
+            &s.currency,
+            &s.lines,
+            &s.order_id,
+            s.created_at_ms,
+            s.updated_at_ms,
+            ts,
+            ts,
+        );
+        let summary = s.summary();
+        let row = summary.as_ref().map(|r| {
+            (
+                &r.customer_id,
+                &r.cart_id,
+                &r.status,
+                &r.currency,
+                r.total_quantity,
+                &r.order_id,
+                r.created_at_ms,
+                r.updated_at_ms,
+                ts,
             )
-            .await?;
+        });
+        let st = self.st();
+        // The owner rows and the state commit together (logged batch: one round trip, atomic).
+        match (moved_from, row) {
+            (Some(prev), Some(row)) => {
+                let batch = self.logged(&[
+                    &st.delete_owner_row,
+                    &st.save_owner_row,
+                    &st.save_cart_state,
+                ]);
+                self.s()
+                    .batch(&batch, ((ts, prev, &s.cart_id), row, state))
+                    .await?;
+            }
+            (Some(prev), None) => {
+                let batch = self.logged(&[&st.delete_owner_row, &st.save_cart_state]);
+                self.s()
+                    .batch(&batch, ((ts, prev, &s.cart_id), state))
+                    .await?;
+            }
+            (None, Some(row)) => {
+                let batch = self.logged(&[&st.save_owner_row, &st.save_cart_state]);
+                self.s().batch(&batch, (row, state)).await?;
+            }
+            (None, None) => {
+                self.s().execute_unpaged(&st.save_cart_state, state).await?;
+            }
+        }
         Ok(())
     }
 

@@ -63,8 +63,8 @@ pub trait ProjectionStore: Clone + Send + Sync + 'static {
         order_id: &str,
     ) -> impl Future<Output = Result<Option<OrderState>, StoreError>> + Send;
 
-    /// Writes the order's history row (when it has one: [`OrderState::summary`]) and then its state, both at
-    /// version `state.seq`.
+    /// Writes the order's history row (when it has one: [`OrderState::summary`]) and its state, both at
+    /// version `state.seq`, atomically (the state never lands without its history row).
     fn save_order(&self, state: &OrderState)
     -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -101,8 +101,8 @@ pub trait ProjectionStore: Clone + Send + Sync + 'static {
         cart_id: &str,
     ) -> impl Future<Output = Result<Option<CartState>, StoreError>> + Send;
 
-    /// Writes a cart at version `state.seq`: removes its row from `previous_owner`'s list when the owner
-    /// changed, writes the row under the current owner (if any), then the state.
+    /// Writes a cart at version `state.seq`, atomically: removes its row from `previous_owner`'s list when
+    /// the owner changed, writes the row under the current owner (if any), and the state.
     fn save_cart(
         &self,
         state: &CartState,
