@@ -58,7 +58,10 @@
 //! A service that keeps tables of its own connects this store (keyspace, event tables), applies its migration
 //! list with [`apply_migrations`] on [`CassandraEventStore::session`], prepares with
 //! [`CassandraEventStore::prepare`] / [`CassandraEventStore::prepare_serial_read`], reads LWT results with
-//! [`LwtOutcome`] and settles timeouts with [`outcome_unknown`] + a SERIAL read, as this store does.
+//! [`LwtOutcome`] and settles timeouts with [`outcome_unknown`] + a SERIAL read, as this store does
+//! ([`CassandraEventStore::claim`] runs a nonce claim that way). [`CassandraEventStore::last_event`] tells which
+//! state row an adapter's last commit selected, and [`CassandraEventStore::seal_empty_stream`] fences an
+//! operation abandoned between its claim and its append.
 //! [`CassandraTallies`] are exactly-once counters for projections (units sold, co-purchases).
 use std::{
     collections::{BTreeSet, HashMap},
@@ -216,6 +219,8 @@ struct Statements {
     head: PreparedStatement,
     head_serial: PreparedStatement,
     slot_serial: PreparedStatement,
+    last_event: PreparedStatement,
+    seal: PreparedStatement,
     load: PreparedStatement,
     load_after: PreparedStatement,
     set_published: PreparedStatement,
@@ -729,6 +734,105 @@ impl CassandraEventStore {
             .and_then(|(id,)| id))
     }
 
+    /// The seq and id of the last event of `stream`, by a plain (QUORUM / LOCAL_QUORUM) read; `None` for a
+    /// stream without events. The services' adapters that keep state rows keyed by the event that commits them
+    /// (the user store) find the current row with it.
+    pub async fn last_event(&self, stream: &str) -> Result<Option<(u64, String)>, StoreError> {
+        let rows = self
+            .inner
+            .session
+            .execute_unpaged(&self.inner.st.last_event, (stream,))
+            .await?
+            .into_rows_result()?;
+        // The static-only row of a partition without events has a null seq.
+        Ok(
+            match rows.maybe_first_row::<(Option<i64>, Option<String>)>()? {
+                Some((Some(seq), id)) => Some((seq.max(0) as u64, id.unwrap_or_default())),
+                _ => None,
+            },
+        )
+    }
+
+    /// Makes a stream that has no events unable to ever get any: sets its version to 0 with
+    /// `IF version = null`, after which every append to it conflicts (`NoStream` and `Exact` expect no version,
+    /// `Any` retries against 0 and gives up). `Ok(true)` if the stream is sealed (now or before), `Ok(false)`
+    /// if it has events. A CAS whose outcome is unknown is settled by a SERIAL read of the version (repeating the
+    /// seal only if that read finds the stream untouched: sealing twice is sealing once). Services use it to
+    /// fence an operation abandoned between a claim and the append that commits it (the user store's email
+    /// claims): once sealed, a late append of that operation can only fail.
+    pub async fn seal_empty_stream(&self, stream: &str) -> Result<bool, StoreError> {
+        let st = &self.inner.st;
+        let mut last_err = None;
+        for attempt in 0..SETTLE_ATTEMPTS {
+            if attempt > 0 {
+                jitter(100 * attempt as u64).await;
+            }
+            match self
+                .inner
+                .session
+                .execute_unpaged(&st.seal, (stream,))
+                .await
+            {
+                Ok(result) => {
+                    return Ok(match lwt_outcome(result, "version")? {
+                        (true, _) => true,
+                        (false, version) => version.unwrap_or(0) <= 0,
+                    });
+                }
+                Err(e) if outcome_unknown(&e) => {
+                    tracing::warn!(stream, error = %e, "seal outcome unknown; settling with a SERIAL read");
+                    let head = self
+                        .inner
+                        .session
+                        .execute_unpaged(&st.head_serial, (stream,))
+                        .await?
+                        .into_rows_result()?
+                        .maybe_first_row::<HeadRow>()?;
+                    match head.and_then(|h| h.version) {
+                        Some(version) => return Ok(version <= 0),
+                        None => last_err = Some(StoreError::from(e)),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| StoreError::Backend("cassandra: seal failed".into())))
+    }
+
+    /// Runs a *claim*: an LWT that writes `nonce` into the row of `key` (`INSERT … IF NOT EXISTS`, or a
+    /// takeover `UPDATE … IF nonce = <theirs>`). `Ok(true)` if the row is now ours. A CAS whose outcome is
+    /// unknown is settled by `serial_nonce` (a [`CassandraEventStore::prepare_serial_read`] selecting only the
+    /// row's nonce, bound to `key`), never retried blindly.
+    pub async fn claim(
+        &self,
+        lwt: &PreparedStatement,
+        values: impl SerializeRow,
+        serial_nonce: &PreparedStatement,
+        key: &str,
+        nonce: &str,
+    ) -> Result<bool, StoreError> {
+        match self.inner.session.execute_unpaged(lwt, values).await {
+            Ok(result) => Ok(LwtOutcome::from_result(result)?.applied),
+            Err(e) if outcome_unknown(&e) => {
+                tracing::warn!(key, error = %e, "claim outcome unknown; settling with a SERIAL read");
+                let current = self
+                    .inner
+                    .session
+                    .execute_unpaged(serial_nonce, (key,))
+                    .await?
+                    .into_rows_result()?
+                    .maybe_first_row::<(Option<String>,)>()?;
+                match current {
+                    Some((n,)) => Ok(n.as_deref() == Some(nonce)),
+                    None => Err(StoreError::Backend(format!(
+                        "cassandra: claim {key}: outcome unknown ({e})"
+                    ))),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn scan_shard(&self, shard: i32) -> Result<Vec<(String, Uuid)>, StoreError> {
         let mut rows = self
             .inner
@@ -1080,6 +1184,16 @@ impl Statements {
                 )
                 .await?,
             ),
+            last_event: prepare(
+                "SELECT seq, event_id FROM events WHERE stream_id = ? ORDER BY seq DESC LIMIT 1",
+                true,
+            )
+            .await?,
+            seal: prepare(
+                "UPDATE events SET version = 0 WHERE stream_id = ? IF version = null",
+                false,
+            )
+            .await?,
             load,
             load_after: prepare(
                 "SELECT seq, event_id, event_type, topic, occurred_at_ms, traceparent, payload

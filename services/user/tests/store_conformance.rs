@@ -30,7 +30,9 @@ fn addr(zip: &str) -> AddressInput {
     }
 }
 
-async fn conformance<S: CustomerStore + Clone>(store: S) -> anyhow::Result<()> {
+/// `global_order`: the store's outbox keeps one order over all streams (SQLite, memory); Cassandra orders
+/// events within a stream only.
+async fn conformance<S: CustomerStore + Clone>(store: S, global_order: bool) -> anyhow::Result<()> {
     // Create and read back.
     let (ann, evs) = new_customer("c1", "ann@example.com");
     assert_eq!(
@@ -168,19 +170,37 @@ async fn conformance<S: CustomerStore + Clone>(store: S) -> anyhow::Result<()> {
     );
     let all = store.events().unpublished(100).await?;
     assert_eq!(all.len(), 7);
-    assert!(all.windows(2).all(|w| w[0].position < w[1].position));
     assert!(all.iter().all(|r| r.event.topic == "shop.user.v1"));
-    let types: Vec<&str> = all.iter().map(|r| r.event.event_type.as_str()).collect();
+    let first_change = if global_order {
+        assert!(all.windows(2).all(|w| w[0].position < w[1].position));
+        let types: Vec<&str> = all.iter().map(|r| r.event.event_type.as_str()).collect();
+        assert_eq!(
+            types[..3],
+            [
+                "user.registered.v1",
+                "user.registered.v1",
+                "user.addresses_changed.v1"
+            ]
+        );
+        &all[2]
+    } else {
+        for w in all.windows(2) {
+            if w[0].stream_id == w[1].stream_id {
+                assert!(w[0].seq < w[1].seq, "stream order");
+            }
+        }
+        let c3: Vec<&str> = all
+            .iter()
+            .filter(|r| r.stream_id == "c3")
+            .map(|r| r.event.event_type.as_str())
+            .collect();
+        assert_eq!(c3, ["user.registered.v1"]);
+        all.iter()
+            .find(|r| r.stream_id == "c1" && r.seq == 2)
+            .expect("c1's first address change")
+    };
     assert_eq!(
-        types[..3],
-        [
-            "user.registered.v1",
-            "user.registered.v1",
-            "user.addresses_changed.v1"
-        ]
-    );
-    assert_eq!(
-        events::decode(all[2].event.payload.clone())?,
+        events::decode(first_change.event.payload.clone())?,
         domain::UserEvent::AddressesChanged {
             customer_id: "c1".into(),
             address_count: 1
@@ -210,23 +230,197 @@ async fn conformance<S: CustomerStore + Clone>(store: S) -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_adapter() -> anyhow::Result<()> {
-    conformance(MemoryCustomerStore::new()).await
+    conformance(MemoryCustomerStore::new(), true).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_adapter_in_memory() -> anyhow::Result<()> {
-    conformance(SqliteCustomerStore::open_in_memory()?).await
+    conformance(SqliteCustomerStore::open_in_memory()?, true).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_adapter_on_disk_survives_reopen() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("user.db");
-    conformance(SqliteCustomerStore::open(&path)?).await?;
+    conformance(SqliteCustomerStore::open(&path)?, true).await?;
     let reopened = SqliteCustomerStore::open(&path)?;
     assert_eq!(
         reopened.get("c1").await?.map(|c| c.email),
         Some("ann@example.com".to_string())
     );
     Ok(())
+}
+
+mod cassandra {
+    use std::time::Duration;
+
+    use scylla::statement::Statement;
+    use shop_store::{EventStore, ExpectedVersion, StoreError, cassandra::CassandraSettings};
+    use shop_user::store::{CassandraCustomerStore, CreateOutcome, CustomerStore};
+
+    fn settings(nodes: &str, keyspace: &str) -> CassandraSettings {
+        CassandraSettings {
+            nodes: nodes.split(',').map(|n| n.trim().to_string()).collect(),
+            keyspace: keyspace.to_string(),
+            replication_factor: 1,
+            request_timeout: Duration::from_secs(2),
+            local_datacenter: None,
+        }
+    }
+
+    /// Runs `body` against a store in a fresh keyspace, then drops the keyspace even if `body` failed.
+    async fn with_keyspace<F, Fut>(nodes: &str, body: F) -> anyhow::Result<()>
+    where
+        F: FnOnce(String, CassandraCustomerStore) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        // `user_` + 32 hex chars: a valid unquoted CQL identifier.
+        let keyspace = format!("user_{}", shop_kernel::ids::new_id());
+        let store = CassandraCustomerStore::connect(settings(nodes, &keyspace)).await?;
+        let outcome = tokio::spawn(body(keyspace.clone(), store.clone())).await;
+        let mut drop = Statement::new(format!("DROP KEYSPACE IF EXISTS {keyspace}"));
+        drop.set_request_timeout(Some(Duration::from_secs(60)));
+        store.events().session().query_unpaged(drop, ()).await?;
+        match outcome {
+            Ok(result) => result,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cassandra_adapter() -> anyhow::Result<()> {
+        let Some(nodes) = shop_kernel::test_engine("THRIFTSHOP_TEST_CASSANDRA") else {
+            return Ok(());
+        };
+        let nodes2 = nodes.clone();
+        with_keyspace(&nodes, |keyspace, store| async move {
+            super::conformance(store.clone(), false).await?;
+            // A second connection to the same keyspace sees the same customers (migrations recorded once).
+            let again = CassandraCustomerStore::connect(settings(&nodes2, &keyspace)).await?;
+            assert_eq!(again.get("c1").await?, store.get("c1").await?);
+            assert_eq!(
+                again
+                    .credentials("ann@example.com")
+                    .await?
+                    .map(|c| c.customer_id),
+                Some("c1".to_string())
+            );
+            // The password hash is kept with the email claim only: no state row holds it.
+            let rows = store
+                .events()
+                .session()
+                .query_unpaged(
+                    format!("SELECT * FROM {keyspace}.customer_states WHERE customer_id = 'c1'"),
+                    (),
+                )
+                .await?
+                .into_rows_result()?;
+            assert!(
+                rows.column_specs()
+                    .iter()
+                    .all(|c| !c.name().contains("password"))
+            );
+            // Superseded state rows are removed once a change commits: one row per customer.
+            assert_eq!(rows.rows_num(), 1);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Writes an email claim for `customer_id` without a customer, as a registration that died (or is still
+    /// running) between its claim and its append leaves it.
+    async fn orphan_claim(
+        store: &CassandraCustomerStore,
+        keyspace: &str,
+        email: &str,
+        customer_id: &str,
+        claimed_at_ms: i64,
+    ) -> anyhow::Result<()> {
+        store
+            .events()
+            .session()
+            .query_unpaged(
+                format!(
+                    "INSERT INTO {keyspace}.customer_emails (email, customer_id, nonce, password_hash,
+                     claimed_at_ms) VALUES (?, ?, 'n-orphan', 'h-orphan', ?)"
+                ),
+                (email, customer_id, claimed_at_ms),
+            )
+            .await?;
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cassandra_abandoned_email_claims_are_fenced_and_taken_over() -> anyhow::Result<()> {
+        let Some(nodes) = shop_kernel::test_engine("THRIFTSHOP_TEST_CASSANDRA") else {
+            return Ok(());
+        };
+        with_keyspace(&nodes, |keyspace, store| async move {
+            let now = shop_kernel::now_ms();
+            // A claim without a customer is invisible.
+            orphan_claim(&store, &keyspace, "young@example.com", "ghost-1", now).await?;
+            assert_eq!(store.credentials("young@example.com").await?, None);
+            // A young one may still commit: the email is taken, nothing is fenced.
+            let (c, evs) = super::new_customer("y1", "young@example.com");
+            assert_eq!(
+                store.create(c, "h".into(), evs).await?,
+                CreateOutcome::EmailTaken
+            );
+            assert_eq!(store.get("y1").await?, None);
+
+            // An abandoned one (older than the grace period, no events) is fenced and taken over.
+            let old = now - store.claim_grace().as_millis() as i64 - 1_000;
+            orphan_claim(&store, &keyspace, "old@example.com", "ghost-2", old).await?;
+            let (c, evs) = super::new_customer("o1", "old@example.com");
+            assert_eq!(
+                store.create(c.clone(), "h-new".into(), evs).await?,
+                CreateOutcome::Created
+            );
+            let creds = store.credentials("old@example.com").await?.expect("creds");
+            assert_eq!(
+                (creds.customer_id.as_str(), creds.password_hash.as_str()),
+                ("o1", "h-new")
+            );
+            assert_eq!(store.get("o1").await?, Some(c));
+            // The abandoned registration can never commit now.
+            let (_, late) = super::new_customer("ghost-2", "old@example.com");
+            let err = store
+                .events()
+                .append("ghost-2", ExpectedVersion::NoStream, late, vec![])
+                .await;
+            assert!(matches!(err, Err(StoreError::Conflict { .. })), "{err:?}");
+            assert_eq!(store.get("ghost-2").await?, None);
+            assert!(store.events().load("ghost-2").await?.is_empty());
+
+            // An old claim of a customer that exists is never taken over. (The claim is aged with a plain write
+            // dated after the LWT that wrote it.)
+            store
+                .events()
+                .session()
+                .query_unpaged(
+                    format!(
+                        "UPDATE {keyspace}.customer_emails USING TIMESTAMP ? SET claimed_at_ms = ?
+                         WHERE email = 'old@example.com'"
+                    ),
+                    ((now + 60_000) * 1_000, old),
+                )
+                .await?;
+            let (c, evs) = super::new_customer("o2", "old@example.com");
+            assert_eq!(
+                store.create(c, "h".into(), evs).await?,
+                CreateOutcome::EmailTaken
+            );
+            assert_eq!(store.get("o2").await?, None);
+            assert_eq!(
+                store
+                    .credentials("old@example.com")
+                    .await?
+                    .map(|c| c.customer_id),
+                Some("o1".to_string())
+            );
+            assert_eq!(store.events().load("o1").await?.len(), 1);
+            Ok(())
+        })
+        .await
+    }
 }

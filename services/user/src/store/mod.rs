@@ -1,14 +1,16 @@
-//! The customer store port and its adapters (SQLite, memory). Every state change commits together with its
-//! outbox events (stream = customer id).
+//! The customer store port and its adapters (SQLite, memory, Cassandra). Every state change commits together
+//! with its outbox events (stream = customer id).
 use std::future::Future;
 
 use shop_store::{EventStore, NewEvent, StoreError};
 
 use crate::domain::Customer;
 
+pub mod cassandra;
 pub mod memory;
 pub mod sqlite;
 
+pub use cassandra::CassandraCustomerStore;
 pub use memory::MemoryCustomerStore;
 pub use sqlite::SqliteCustomerStore;
 
@@ -68,6 +70,14 @@ pub trait CustomerStore: Send + Sync + 'static {
         expected_version: u64,
         events: Vec<NewEvent>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Staff permissions from their stored CSV of names ([`shop_kernel::Permissions::to_csv`]). Names this build
+/// does not know are dropped (permissions are never widened).
+pub(crate) fn permissions_from_csv(csv: &str) -> shop_kernel::Permissions {
+    csv.split(',')
+        .filter_map(|n| shop_kernel::Permission::parse(n.trim()))
+        .collect()
 }
 
 /// The conflict error for a stale `expected_version`.

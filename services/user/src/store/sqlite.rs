@@ -7,8 +7,7 @@ use shop_store::{
     sqlite::{Db, EVENT_STORE_MIGRATIONS, Migration, SqliteEventStore, append_in_tx},
 };
 
-use super::{CreateOutcome, Credentials, CustomerStore, version_conflict};
-use shop_kernel::Permission;
+use super::{CreateOutcome, Credentials, CustomerStore, permissions_from_csv, version_conflict};
 
 use crate::domain::{Address, Customer};
 
@@ -101,12 +100,7 @@ fn row_to_customer(r: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
         created_at_ms: r.get(7)?,
         updated_at_ms: r.get(8)?,
         version: r.get::<_, i64>(9)? as u64,
-        // Names this build does not know are dropped (never widened).
-        permissions: r
-            .get::<_, String>(10)?
-            .split(',')
-            .filter_map(|n| Permission::parse(n.trim()))
-            .collect(),
+        permissions: permissions_from_csv(&r.get::<_, String>(10)?),
         addresses: Vec::new(),
     })
 }
