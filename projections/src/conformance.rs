@@ -31,29 +31,37 @@ fn pos(topic: &str, partition: i32, offset: i64) -> Position {
 /// Positions are per generation and never move back; `reset` moves to the next generation.
 pub async fn positions_and_generations<S: ProjectionStore>(store: &S) {
     let p = Projector::Stock;
-    assert_eq!(store.generation(p).await.unwrap(), 0);
-    assert!(store.positions(p, 0).await.unwrap().is_empty());
-    store.save_position(p, 0, &pos("t", 0, 5)).await.unwrap();
-    store.save_position(p, 0, &pos("t", 1, 0)).await.unwrap();
-    store.save_position(p, 0, &pos("t", 0, 3)).await.unwrap();
-    store.save_position(p, 0, &pos("t", 1, 7)).await.unwrap();
-    let mut got = store.positions(p, 0).await.unwrap();
+    // A fresh store starts at some generation (0 for a durable store) and every reset moves to the next.
+    let g0 = store.generation(p).await.unwrap();
+    let other = store.generation(Projector::Carts).await.unwrap();
+    assert!(store.positions(p, g0).await.unwrap().is_empty());
+    store.save_position(p, g0, &pos("t", 0, 5)).await.unwrap();
+    store.save_position(p, g0, &pos("t", 1, 0)).await.unwrap();
+    store.save_position(p, g0, &pos("t", 0, 3)).await.unwrap();
+    store.save_position(p, g0, &pos("t", 1, 7)).await.unwrap();
+    let mut got = store.positions(p, g0).await.unwrap();
     got.sort();
     assert_eq!(got, vec![pos("t", 0, 5), pos("t", 1, 7)]);
     // Other projectors are independent.
     assert!(
         store
-            .positions(Projector::Carts, 0)
+            .positions(Projector::Carts, other)
             .await
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.reset(p).await.unwrap(), 1);
-    assert_eq!(store.generation(p).await.unwrap(), 1);
-    assert_eq!(store.generation(Projector::Carts).await.unwrap(), 0);
-    assert!(store.positions(p, 1).await.unwrap().is_empty());
-    store.save_position(p, 1, &pos("t", 0, 2)).await.unwrap();
-    assert_eq!(store.positions(p, 1).await.unwrap(), vec![pos("t", 0, 2)]);
+    assert_eq!(store.reset(p).await.unwrap(), g0 + 1);
+    assert_eq!(store.generation(p).await.unwrap(), g0 + 1);
+    assert_eq!(store.generation(Projector::Carts).await.unwrap(), other);
+    assert!(store.positions(p, g0 + 1).await.unwrap().is_empty());
+    store
+        .save_position(p, g0 + 1, &pos("t", 0, 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.positions(p, g0 + 1).await.unwrap(),
+        vec![pos("t", 0, 2)]
+    );
 }
 
 fn order(id: &str, customer: Option<&str>, seq: u64, placed_at: Option<i64>) -> OrderState {

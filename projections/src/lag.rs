@@ -7,7 +7,7 @@ use crate::{model::Projector, projector::Outcome};
 #[derive(Debug, Clone, PartialEq)]
 pub struct LagReport {
     pub projector: Projector,
-    /// The generation it runs (0 until the first rebuild).
+    /// The generation it runs (see [`crate::ProjectionStore::generation`]).
     pub generation: u64,
     /// Deliveries that changed the read model.
     pub applied: u64,

@@ -84,6 +84,8 @@ impl Default for Tally {
 
 #[derive(Default)]
 struct Inner {
+    /// Generation of a projector never reset here: see [`MemoryProjectionStore::new`].
+    base_generation: u64,
     generations: HashMap<Projector, u64>,
     /// (projector, generation, topic, partition) → offset.
     positions: BTreeMap<(Projector, u64, String, i32), i64>,
@@ -102,27 +104,39 @@ struct Inner {
 }
 
 /// The in-memory projection store. Cheap to clone (shared state).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct MemoryProjectionStore {
     inner: Arc<Mutex<Inner>>,
 }
 
+impl Default for MemoryProjectionStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl MemoryProjectionStore {
-    /// An empty store.
+    /// An empty store. Its projectors start at a generation taken from the clock (milliseconds since the
+    /// epoch), not 0: the read models are empty at every process start, so they must be consumed with a
+    /// consumer group no earlier process used — one that replays the topics from the start — rather than
+    /// resume from the committed offsets a durable log (the embedded bus, Kafka) kept for the previous run.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            inner: Arc::new(Mutex::new(Inner {
+                base_generation: shop_kernel::now_ms().max(0) as u64,
+                ..Inner::default()
+            })),
+        }
     }
 }
 
 impl ProjectionStore for MemoryProjectionStore {
     async fn generation(&self, projector: Projector) -> Result<u64, StoreError> {
-        Ok(self
-            .inner
-            .lock()
-            .generations
+        let g = self.inner.lock();
+        Ok(g.generations
             .get(&projector)
             .copied()
-            .unwrap_or(0))
+            .unwrap_or(g.base_generation))
     }
 
     async fn reset(&self, projector: Projector) -> Result<u64, StoreError> {
@@ -144,7 +158,12 @@ impl ProjectionStore for MemoryProjectionStore {
             }
         }
         g.positions.retain(|(p, ..), _| *p != projector);
-        let next = g.generations.get(&projector).copied().unwrap_or(0) + 1;
+        let next = g
+            .generations
+            .get(&projector)
+            .copied()
+            .unwrap_or(g.base_generation)
+            + 1;
         g.generations.insert(projector, next);
         Ok(next)
     }

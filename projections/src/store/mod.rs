@@ -28,7 +28,8 @@ use crate::model::{
 pub trait ProjectionStore: Clone + Send + Sync + 'static {
     // ----- bookkeeping
 
-    /// The current generation of `projector` (0 until its first rebuild). The projector consumes with a
+    /// The current generation of `projector` (a durable store starts at 0; the memory store at a clock value,
+    /// see [`memory::MemoryProjectionStore::new`]). The projector consumes with a
     /// consumer group named after it, so a rebuild (a new generation) starts from the earliest offsets.
     fn generation(
         &self,
@@ -157,6 +158,20 @@ pub trait ProjectionStore: Clone + Send + Sync + 'static {
 pub enum AnyProjectionStore {
     Memory(memory::MemoryProjectionStore),
     Cassandra(cassandra::CassandraProjectionStore),
+}
+
+impl AnyProjectionStore {
+    /// An empty in-memory store (tests, the all-in-one shop).
+    pub fn memory() -> Self {
+        Self::Memory(memory::MemoryProjectionStore::new())
+    }
+
+    /// Connects to (creating and migrating) the keyspace of `settings`.
+    pub async fn cassandra(settings: cassandra::CassandraSettings) -> Result<Self, StoreError> {
+        Ok(Self::Cassandra(
+            cassandra::CassandraProjectionStore::connect(settings).await?,
+        ))
+    }
 }
 
 macro_rules! delegate {
