@@ -267,104 +267,104 @@ impl Metrics {
             gateway_requests: counters(
                 &mut r,
                 "thriftshop_gateway_requests",
-                "GraphQL requests by operation, type and outcome (ok, partial, error, rejected).",
+                "GraphQL requests by operation, type and outcome (ok, partial, error, rejected)",
             ),
             gateway_duration: histograms(
                 &mut r,
                 "thriftshop_gateway_request_duration_seconds",
-                "GraphQL request latency by operation and type.",
+                "GraphQL request latency by operation and type",
                 latency_histogram,
             ),
             gateway_errors: counters(
                 &mut r,
                 "thriftshop_gateway_errors",
-                "GraphQL errors returned, by operation and extensions.code.",
+                "GraphQL errors returned, by operation and extensions.code",
             ),
             rpc_server_requests: counters(
                 &mut r,
                 "thriftshop_rpc_server_requests",
-                "Thrift calls served, by service, method and result code (ok or the error code).",
+                "Thrift calls served, by service, method and result code (ok or the error code)",
             ),
             rpc_server_duration: histograms(
                 &mut r,
                 "thriftshop_rpc_server_duration_seconds",
-                "Thrift handler latency by service and method.",
+                "Thrift handler latency by service and method",
                 latency_histogram,
             ),
             rpc_client_requests: counters(
                 &mut r,
                 "thriftshop_rpc_client_requests",
-                "Thrift calls made, by service, method and result code (ok, an error code, transport).",
+                "Thrift calls made, by service, method and result code (ok, an error code, transport)",
             ),
             rpc_client_duration: histograms(
                 &mut r,
                 "thriftshop_rpc_client_duration_seconds",
-                "Thrift call latency seen by the caller, by service and method.",
+                "Thrift call latency seen by the caller, by service and method",
                 latency_histogram,
             ),
             bus_consumer_lag: gauges(
                 &mut r,
                 "thriftshop_bus_consumer_lag_messages",
-                "Messages a consumer group is behind the end of a topic.",
+                "Messages a consumer group is behind the end of a topic",
             ),
             bus_published: counters(
                 &mut r,
                 "thriftshop_bus_published",
-                "Events published to the bus, by topic.",
+                "Events published to the bus, by topic",
             ),
             bus_consumed: counters(
                 &mut r,
                 "thriftshop_bus_consumed",
-                "Events processed by consumers, by group and topic.",
+                "Events processed by consumers, by group and topic",
             ),
             projection_lag: histograms(
                 &mut r,
                 "thriftshop_projection_lag_seconds",
-                "Time from an event's append to its visibility in a read model, by projection.",
+                "Time from an event's append to its visibility in a read model, by projection",
                 projection_histogram,
             ),
             store_duration: histograms(
                 &mut r,
                 "thriftshop_store_operation_duration_seconds",
-                "Event/read-model store operation latency, by store and operation.",
+                "Event/read-model store operation latency, by store and operation",
                 store_histogram,
             ),
             cart_cache_hits: counter(
                 &mut r,
                 "thriftshop_cart_cache_hits",
-                "Cart commands and reads served from the in-memory cart cache.",
+                "Cart commands and reads served from the in-memory cart cache",
             ),
             cart_cache_misses: counter(
                 &mut r,
                 "thriftshop_cart_cache_misses",
-                "Cart commands and reads that missed the in-memory cart cache.",
+                "Cart commands and reads that missed the in-memory cart cache",
             ),
             cart_store_loads: counter(
                 &mut r,
                 "thriftshop_cart_store_loads",
-                "Carts loaded (or reloaded after a stale version) from the event store.",
+                "Carts loaded (or reloaded after a stale version) from the event store",
             ),
             inventory_reservations: counters(
                 &mut r,
                 "thriftshop_inventory_reservations",
-                "Stock reservation attempts by outcome.",
+                "Stock reservation attempts by outcome",
             ),
             checkout_outcomes: counters(
                 &mut r,
                 "thriftshop_checkout_outcomes",
-                "Checkouts by outcome.",
+                "Checkouts by outcome",
             ),
-            orders_placed: counter(&mut r, "thriftshop_orders_placed", "Orders placed."),
+            orders_placed: counter(&mut r, "thriftshop_orders_placed", "Orders placed"),
             revenue_minor: counters(
                 &mut r,
                 "thriftshop_revenue_minor",
-                "Revenue of placed orders in minor currency units, by ISO currency.",
+                "Revenue of placed orders in minor currency units, by ISO currency",
             ),
-            carts_created: counter(&mut r, "thriftshop_carts_created", "Carts created."),
+            carts_created: counter(&mut r, "thriftshop_carts_created", "Carts created"),
             component_ready: gauges(
                 &mut r,
                 "thriftshop_component_ready",
-                "1 when a component's /readyz reports ready, else 0.",
+                "1 when a component's /readyz reports ready, else 0",
             ),
             registry: r,
             operations,
@@ -379,6 +379,25 @@ impl Metrics {
         let mut out = String::with_capacity(16 * 1024);
         encode(&mut out, &self.inner.registry).expect("writing to a String cannot fail");
         out
+    }
+
+    /// `Content-Type` of [`Metrics::encode_prometheus`]'s output (the classic Prometheus text format).
+    pub const PROMETHEUS_CONTENT_TYPE: &'static str = "text/plain; version=0.0.4; charset=utf-8";
+
+    /// The registry in the classic Prometheus text format 0.0.4 (for clients that do not ask for
+    /// OpenMetrics): counter metadata names carry `_total`, no `# UNIT` / `# EOF` lines.
+    pub fn encode_prometheus(&self) -> String {
+        openmetrics_to_prometheus(&self.encode())
+    }
+
+    /// Content negotiation for `/metrics`: OpenMetrics when the `Accept` header asks for it (Prometheus
+    /// does), else the classic text format. Returns `(content type, body)`.
+    pub fn encode_for(&self, accept: Option<&str>) -> (&'static str, String) {
+        if accept.is_some_and(|a| a.contains("application/openmetrics-text")) {
+            (Self::CONTENT_TYPE, self.encode())
+        } else {
+            (Self::PROMETHEUS_CONTENT_TYPE, self.encode_prometheus())
+        }
     }
 
     /// The bounded `operation` label value for a GraphQL operation name.
@@ -561,6 +580,37 @@ impl Metrics {
     }
 }
 
+/// Rewrites OpenMetrics text as Prometheus text 0.0.4: a counter family `x` is declared as `x_total` (its
+/// samples' name), `# UNIT` and `# EOF` are dropped.
+fn openmetrics_to_prometheus(text: &str) -> String {
+    let counters: HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        match meta {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                if counters.contains(name) {
+                    out.push_str(&format!("{prefix}{name}_total {tail}"));
+                } else {
+                    out.push_str(line);
+                }
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn record_rpc(
     requests: &Counters<3>,
     duration: &Histograms<2>,
@@ -616,5 +666,24 @@ mod tests {
         c.cart_created();
         m.cart_created();
         assert!(m.encode().contains("thriftshop_carts_created_total 2\n"));
+    }
+
+    #[test]
+    fn classic_text_declares_counters_by_their_sample_name() {
+        let m = Metrics::new();
+        m.cart_created();
+        m.bus_consumer_lag("g", "t", 1);
+        let text = m.encode_prometheus();
+        assert!(text.contains("# TYPE thriftshop_carts_created_total counter\n"));
+        assert!(
+            text.contains("# HELP thriftshop_carts_created_total Carts created.\n"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE thriftshop_bus_consumer_lag_messages gauge\n"));
+        assert!(!text.contains("# EOF"));
+        let (ct, body) = m.encode_for(Some("application/openmetrics-text;version=1.0.0,*/*;q=0.1"));
+        assert_eq!(ct, Metrics::CONTENT_TYPE);
+        assert!(body.ends_with("# EOF\n"));
+        assert_eq!(m.encode_for(None).0, Metrics::PROMETHEUS_CONTENT_TYPE);
     }
 }

@@ -512,14 +512,16 @@ pub fn parse_exposition(text: &str) -> Result<Exposition, String> {
         }
         let sample = parse_sample(line).map_err(at)?;
         let declared = out.families.iter().any(|(family, info)| {
-            SUFFIXES
-                .iter()
-                .find(|(k, _)| *k == info.kind)
-                .is_some_and(|(_, suffixes)| {
-                    suffixes
-                        .iter()
-                        .any(|suffix| sample.name.strip_suffix(suffix) == Some(family.as_str()))
-                })
+            // Prometheus text 0.0.4 declares a counter by its sample name (`x_total`).
+            (info.kind == "counter" && family.ends_with("_total") && sample.name == *family)
+                || SUFFIXES
+                    .iter()
+                    .find(|(k, _)| *k == info.kind)
+                    .is_some_and(|(_, suffixes)| {
+                        suffixes
+                            .iter()
+                            .any(|suffix| sample.name.strip_suffix(suffix) == Some(family.as_str()))
+                    })
         });
         if !declared {
             return Err(at(format!(
