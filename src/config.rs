@@ -26,6 +26,7 @@ pub struct Config {
     pub client: ClientConfig,
     pub demo: DemoConfig,
     pub kafka: KafkaConfig,
+    pub cassandra: CassandraConfig,
     pub cart: CartConfig,
     pub checkout: CheckoutConfig,
     pub rate_limit: RateLimitConfig,
@@ -49,8 +50,8 @@ pub struct RateLimitConfig {
     pub client_request_burst: Option<u32>,
     pub client_cost_per_second: Option<u32>,
     pub client_cost_burst: Option<u32>,
-    /// Sign-in attempts per minute per IP address.
-    pub login_attempts_per_ip_per_minute: u32,
+    /// Failed sign-ins per hour per IP address before its attempts are refused for a while.
+    pub login_failures_per_ip_per_hour: u32,
     /// Failed sign-ins per hour per account (at most 100) before the account is refused for a while.
     pub login_failures_per_account_per_hour: u32,
 }
@@ -62,7 +63,7 @@ impl Default for RateLimitConfig {
             client_request_burst: None,
             client_cost_per_second: None,
             client_cost_burst: None,
-            login_attempts_per_ip_per_minute: 60,
+            login_failures_per_ip_per_hour: 100,
             login_failures_per_account_per_hour: 20,
         }
     }
@@ -109,6 +110,35 @@ impl Default for CheckoutConfig {
 pub enum StoreKind {
     Sqlite,
     Memory,
+    Cassandra,
+}
+
+/// The Cassandra/ScyllaDB cluster (used when `store = "cassandra"`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CassandraConfig {
+    /// Contact points: comma-separated `host:port` list.
+    pub nodes: String,
+    /// Each service keeps its data in keyspace `<keyspace_prefix>_<service>` (created if missing).
+    pub keyspace_prefix: String,
+    /// Replication factor of keyspaces the shop creates (3 in production; 1 for a single local node).
+    pub replication_factor: u32,
+    /// The local datacenter (LOCAL_QUORUM/LOCAL_SERIAL, DC-aware routing); empty for single-DC clusters.
+    pub local_datacenter: String,
+    /// Client-side timeout of every request.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for CassandraConfig {
+    fn default() -> Self {
+        Self {
+            nodes: "127.0.0.1:9042".into(),
+            keyspace_prefix: "thriftshop".into(),
+            replication_factor: 1,
+            local_datacenter: String::new(),
+            request_timeout_ms: 5_000,
+        }
+    }
 }
 
 /// Event bus engine.
@@ -224,6 +254,7 @@ impl Default for Config {
             client: ClientConfig::default(),
             demo: DemoConfig { seed_stock: true },
             kafka: KafkaConfig::default(),
+            cassandra: CassandraConfig::default(),
             cart: CartConfig::default(),
             checkout: CheckoutConfig::default(),
             rate_limit: RateLimitConfig::default(),
@@ -360,6 +391,28 @@ impl Config {
                 self.rate_limit.login_failures_per_account_per_hour
             ));
         }
+        let c = &self.cassandra;
+        if c.nodes.split(',').all(|n| n.trim().is_empty()) {
+            p.push("cassandra.nodes must list at least one host:port".to_string());
+        }
+        let prefix_ok = c.keyspace_prefix.len() <= 30
+            && c.keyspace_prefix
+                .starts_with(|ch: char| ch.is_ascii_alphabetic())
+            && c.keyspace_prefix
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+        if !prefix_ok {
+            p.push(format!(
+                "cassandra.keyspace_prefix must be a letter then up to 29 letters, digits or _ (got {:?})",
+                c.keyspace_prefix
+            ));
+        }
+        if c.replication_factor < 1 {
+            p.push("cassandra.replication_factor must be >= 1".to_string());
+        }
+        if c.request_timeout_ms == 0 {
+            p.push("cassandra.request_timeout_ms must be > 0".to_string());
+        }
         if self.gateway.token_cache_ms > 60_000 {
             p.push(format!(
                 "gateway.token_cache_ms must be at most 60000 (got {})",
@@ -385,6 +438,30 @@ impl Config {
     }
 
     /// Service behaviour knobs.
+    /// Where the services keep their data.
+    pub fn storage(&self) -> shop_rpc::Storage {
+        match self.store {
+            StoreKind::Sqlite => shop_rpc::Storage::Sqlite(self.data_dir.clone()),
+            StoreKind::Memory => shop_rpc::Storage::Memory,
+            StoreKind::Cassandra => {
+                let c = &self.cassandra;
+                shop_rpc::Storage::Cassandra(shop_rpc::CassandraCluster {
+                    nodes: c
+                        .nodes
+                        .split(',')
+                        .map(|n| n.trim().to_string())
+                        .filter(|n| !n.is_empty())
+                        .collect(),
+                    keyspace_prefix: c.keyspace_prefix.clone(),
+                    replication_factor: c.replication_factor,
+                    local_datacenter: Some(c.local_datacenter.trim().to_string())
+                        .filter(|d| !d.is_empty()),
+                    request_timeout: std::time::Duration::from_millis(c.request_timeout_ms),
+                })
+            }
+        }
+    }
+
     pub fn tuning(&self) -> shop_rpc::Tuning {
         shop_rpc::Tuning {
             cart_cache_capacity: self.cart.cache_capacity,

@@ -8,8 +8,8 @@ mod seed;
 use std::{net::SocketAddr, str::FromStr};
 
 use anyhow::Context;
-use config::{BusKind, Config, StoreKind};
-use shop_rpc::{BoxError, ServiceAddrs, ServiceOptions, Storage};
+use config::{BusKind, Config};
+use shop_rpc::{BoxError, ServiceAddrs, ServiceOptions};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
@@ -133,7 +133,7 @@ fn gateway_options(
             client_request_burst: cfg.budget(r.client_request_burst, 100),
             client_cost_per_second: cfg.budget(r.client_cost_per_second, 20_000),
             client_cost_burst: cfg.budget(r.client_cost_burst, 50_000),
-            login_attempts_per_ip_per_minute: r.login_attempts_per_ip_per_minute,
+            login_failures_per_ip_per_hour: r.login_failures_per_ip_per_hour,
             login_failures_per_account_per_hour: r.login_failures_per_account_per_hour,
         },
         auth: shop_gateway::auth::AuthOptions {
@@ -203,10 +203,7 @@ impl Shop {
             session: addr_of(Component::Session)?,
             recommender: addr_of(Component::Recommender)?,
         };
-        let storage = match cfg.store {
-            StoreKind::Sqlite => Storage::Sqlite(cfg.data_dir.clone()),
-            StoreKind::Memory => Storage::Memory,
-        };
+        let storage = cfg.storage();
         let gateway_opts = gateway_options(&cfg, services)?;
         let opts = ServiceOptions {
             storage,
@@ -214,11 +211,29 @@ impl Shop {
             client: cfg.client_settings(),
             bus: open_bus(&cfg)?,
             tuning: cfg.tuning(),
+            ready: shop_rpc::Readiness::new(),
         };
         let mut tasks = Vec::new();
+        let mut signals = Vec::new();
         for (c, listener) in listeners {
-            let task = tokio::spawn(run_service(c, opts.clone(), listener, shutdown.clone()));
+            let opts = ServiceOptions {
+                ready: shop_rpc::Readiness::new(),
+                ..opts.clone()
+            };
+            signals.push((c.name(), opts.ready.clone()));
+            let task = tokio::spawn(run_service(c, opts, listener, shutdown.clone()));
             tasks.push((c.name(), task));
+        }
+        // Every service opens its store (creating keyspaces on a fresh cluster takes seconds) before it serves.
+        if let Err(e) = wait_until_ready(&signals, &mut tasks).await {
+            let shop = Shop {
+                gateway_addr: cfg.gateway.listen,
+                services,
+                shutdown: shutdown.clone(),
+                tasks,
+            };
+            shop.stop().await;
+            return Err(e);
         }
         let gateway_listener = bind(cfg.gateway.listen, "the gateway").await?;
         let gateway_addr = gateway_listener.local_addr()?;
@@ -277,6 +292,38 @@ impl Shop {
     }
 }
 
+/// How long the services may take to open their stores at start-up.
+const STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
+
+/// Waits for every service's readiness signal; fails (removing the finished task) if one stops first, or on
+/// timeout.
+async fn wait_until_ready(
+    signals: &[(&'static str, shop_rpc::Readiness)],
+    tasks: &mut Vec<(&'static str, JoinHandle<Result<(), BoxError>>)>,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + STARTUP_TIMEOUT;
+    for (name, ready) in signals {
+        let Some(i) = tasks.iter().position(|(n, _)| n == name) else {
+            continue;
+        };
+        tokio::select! {
+            _ = ready.wait() => {}
+            r = &mut tasks[i].1 => {
+                tasks.remove(i);
+                return Err(match r {
+                    Ok(Ok(())) => anyhow::anyhow!("the {name} service stopped during start-up"),
+                    Ok(Err(e)) => anyhow::anyhow!("the {name} service failed to start: {e}"),
+                    Err(e) => anyhow::anyhow!("the {name} service panicked during start-up: {e}"),
+                });
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                anyhow::bail!("the {name} service was not ready within {} s", STARTUP_TIMEOUT.as_secs());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs one component alone with the addresses from `cfg`, until `shutdown`.
 pub async fn serve_component(
     c: Component,
@@ -293,11 +340,9 @@ pub async fn serve_component(
         .await
         .map_err(|e| anyhow::anyhow!("gateway: {e}"));
     }
-    let storage = match cfg.store {
-        StoreKind::Sqlite => Storage::Sqlite(cfg.data_dir.clone()),
-        StoreKind::Memory => Storage::Memory,
-    };
+    let storage = cfg.storage();
     let opts = ServiceOptions {
+        ready: shop_rpc::Readiness::new(),
         storage,
         peers: cfg.service_addrs(),
         client: cfg.client_settings(),

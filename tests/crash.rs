@@ -1,6 +1,8 @@
 //! Crash safety: the real binary is SIGKILLed at random moments during a checkout storm and restarted on the
 //! same data. Acknowledged orders survive, every interrupted saga is resumed to a settled outcome, no stock is
-//! left reserved, and the stock sold reconciles exactly with the paid orders.
+//! left reserved, and the stock sold reconciles exactly with the paid orders. The same storm runs on the embedded
+//! engines and on real Kafka + Cassandra, where a kill also lands between storing events and publishing them: the
+//! outbox relay publishes them after the restart, or the sagas waiting for them would never settle.
 use std::{
     net::{SocketAddr, TcpListener},
     path::Path,
@@ -59,8 +61,9 @@ impl Ports {
     }
 }
 
-fn start(data: &Path, ports: &Ports) -> Child {
+fn start(data: &Path, ports: &Ports, engines: &[(String, String)]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_thriftshop"));
+    cmd.envs(engines.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     cmd.env("THRIFTSHOP__DATA_DIR", data)
         .env("THRIFTSHOP__GATEWAY__LISTEN", ports.gateway.to_string())
         .env("RUST_LOG", "warn")
@@ -93,7 +96,7 @@ async fn gql(http: &reqwest::Client, url: &str, query: &str, variables: Value) -
 }
 
 async fn wait_ready(http: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(180);
     while Instant::now() < deadline {
         if gql(
             http,
@@ -174,6 +177,42 @@ async fn settle(http: &reqwest::Client, url: &str, a: &Attempt) -> Option<(Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_checkout_storm_loses_nothing() {
+    storm_with_kills(Vec::new(), CYCLES).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_checkout_storm_loses_nothing_on_kafka_and_cassandra() {
+    let (Some(brokers), Some(nodes)) = (
+        shop_kernel::test_engine("THRIFTSHOP_TEST_KAFKA"),
+        shop_kernel::test_engine("THRIFTSHOP_TEST_CASSANDRA"),
+    ) else {
+        return;
+    };
+    let id = shop_kernel::ids::new_id();
+    let run = &id[id.len() - 12..];
+    let engines = [
+        ("THRIFTSHOP__BUS", "kafka".to_string()),
+        ("THRIFTSHOP__KAFKA__BROKERS", brokers),
+        ("THRIFTSHOP__KAFKA__PARTITIONS", "3".to_string()),
+        ("THRIFTSHOP__KAFKA__NAMESPACE", format!("crash-{run}")),
+        ("THRIFTSHOP__STORE", "cassandra".to_string()),
+        ("THRIFTSHOP__CASSANDRA__NODES", nodes),
+        (
+            "THRIFTSHOP__CASSANDRA__KEYSPACE_PREFIX",
+            format!("crash_{run}"),
+        ),
+    ];
+    storm_with_kills(
+        engines
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        2,
+    )
+    .await;
+}
+
+async fn storm_with_kills(engines: Vec<(String, String)>, cycles: usize) {
     let seed: u64 = std::env::var("CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -185,7 +224,7 @@ async fn sigkill_during_checkout_storm_loses_nothing() {
     let url = format!("http://{}/graphql", ports.gateway);
     let http = reqwest::Client::new();
 
-    let mut shop = start(dir.path(), &ports);
+    let mut shop = start(dir.path(), &ports, &engines);
     wait_ready(&http, &url).await;
     let page = gql(
         &http,
@@ -232,7 +271,7 @@ async fn sigkill_during_checkout_storm_loses_nothing() {
             acknowledged: None,
         });
     }
-    for (cycle, batch) in attempts.chunks_mut(BUYERS / CYCLES).enumerate() {
+    for (cycle, batch) in attempts.chunks_mut(BUYERS / cycles).enumerate() {
         // Fire this cycle's checkouts at once and kill the process mid-way.
         let kill_after = Duration::from_millis(rng.random_range(5..400));
         let storm = futures::future::join_all(batch.iter().map(|a| {
@@ -266,7 +305,7 @@ async fn sigkill_during_checkout_storm_loses_nothing() {
         for (a, o) in batch.iter_mut().zip(outcomes) {
             a.acknowledged = o;
         }
-        shop = start(dir.path(), &ports);
+        shop = start(dir.path(), &ports, &engines);
         wait_ready(&http, &url).await;
     }
 

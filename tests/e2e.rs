@@ -930,3 +930,262 @@ async fn password_guessing_through_aliases_locks_the_account() {
     );
     shop.stop().await;
 }
+
+/// Root fields (queries, mutations, subscriptions) that take an id, read from the schema: an `ID` argument, or an
+/// input object that holds an `ID` somewhere.
+fn id_taking_root_fields() -> std::collections::BTreeSet<String> {
+    let sdl = shop_gateway::schema_sdl();
+    // Input object name → the types of its fields.
+    let mut inputs: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut current: Option<String> = None;
+    let mut roots: Vec<(String, String)> = Vec::new(); // (field, argument list)
+    let mut in_root = false;
+    for line in sdl.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("input ") {
+            current = Some(rest.trim_end_matches('{').trim().to_string());
+            continue;
+        }
+        if t.starts_with("type Query")
+            || t.starts_with("type Mutation")
+            || t.starts_with("type Subscription")
+        {
+            in_root = true;
+            continue;
+        }
+        if t == "}" {
+            current = None;
+            in_root = false;
+            continue;
+        }
+        if t.starts_with('"') || t.is_empty() {
+            continue;
+        }
+        if let Some(name) = &current
+            && let Some((_, ty)) = t.split_once(':')
+        {
+            inputs
+                .entry(name.clone())
+                .or_default()
+                .push(ty.trim().to_string());
+        }
+        if in_root && let Some((field, rest)) = t.split_once('(') {
+            roots.push((field.to_string(), rest.to_string()));
+        }
+    }
+    fn holds_id(
+        ty: &str,
+        inputs: &std::collections::HashMap<String, Vec<String>>,
+        depth: usize,
+    ) -> bool {
+        let base: String = ty
+            .chars()
+            .filter(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let base = base
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        if base == "ID" {
+            return true;
+        }
+        depth < 5
+            && inputs
+                .get(&base)
+                .is_some_and(|fields| fields.iter().any(|f| holds_id(f, inputs, depth + 1)))
+    }
+    roots
+        .into_iter()
+        .filter(|(_, args)| {
+            args.split([',', ')'])
+                .filter_map(|a| a.split_once(':'))
+                .any(|(_, ty)| {
+                    let ty = ty.split('=').next().unwrap_or_default();
+                    holds_id(ty, &inputs, 0)
+                })
+        })
+        .map(|(f, _)| f)
+        .collect()
+}
+
+/// The BOLA matrix: every root field that takes an id is listed here with what protects it, and the test fails
+/// when the schema gains an id-taking field that is not. Owned objects (carts, orders) are probed by another
+/// customer and by a guest: reads give null, writes give NOT_FOUND-style user errors or PERMISSION_DENIED, and
+/// the owner's objects are unchanged afterwards. Catalog objects are public by design.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_customer_or_a_guest_cannot_reach_a_customers_objects() {
+    const OWNED_CART: &[&str] = &[
+        "cart",
+        "cartLinesAdd",
+        "cartLinesUpdate",
+        "cartLinesRemove",
+        "cartBuyerIdentityUpdate",
+        "cartNoteUpdate",
+        "cartAttributesUpdate",
+        "cartDiscountCodesUpdate",
+        "cartCheckout",
+    ];
+    const OWNED_ORDER: &[&str] = &["order", "orderCancel", "orderFulfill", "orderStatusChanged"];
+    const EITHER: &[&str] = &["node", "nodes"];
+    // Public catalog ids (anyone may read them) or staff-only operations on them.
+    const PUBLIC: &[&str] = &[
+        "product",
+        "productVariant",
+        "collection",
+        "productRecommendations",
+        "cartCreate",
+        "inventoryAdjust",
+    ];
+    let covered: std::collections::BTreeSet<String> = [OWNED_CART, OWNED_ORDER, EITHER, PUBLIC]
+        .concat()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        id_taking_root_fields(),
+        covered,
+        "every id-taking root field must be in the BOLA matrix"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let shop = Shop::start(config(dir.path())).await.expect("shop starts");
+    let mut ann = signed_in(&shop, "ann@example.com").await;
+    let bob = signed_in(&shop, "bob@example.com").await;
+    let landing = ann.data(LANDING, json!({})).await;
+    let ids: Vec<String> = pick_variants(&landing, 3)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+
+    // Ann's open cart (signed in: it is hers) and her paid order.
+    let cart_of = |c: &Value| c["cartCreate"]["cart"].clone();
+    let open = cart_of(
+        &ann.data(
+            &cart_create(),
+            json!({ "input": { "lines": [ { "merchandiseId": ids[0], "quantity": 2 } ], "note": "ann's note" } }),
+        )
+        .await,
+    );
+    let cart_id = open["id"].as_str().unwrap().to_string();
+    let line_id = open["lines"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let paid_cart = cart_of(
+        &ann.data(
+            &cart_create(),
+            json!({ "input": { "lines": [ { "merchandiseId": ids[1], "quantity": 1 } ] } }),
+        )
+        .await,
+    );
+    let paid = ann
+        .data(
+            CHECKOUT,
+            json!({ "cartId": paid_cart["id"], "payment": { "token": "4242424242424242" }, "key": "bola" }),
+        )
+        .await;
+    let order_id = paid["cartCheckout"]["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(paid["cartCheckout"]["order"]["status"], "PAID");
+    let cart_q = format!("query($id: ID!) {{ cart(id: $id) {{ {CART_FIELDS} note }} }}");
+    let ann_cart_before = ann.data(&cart_q, json!({ "id": cart_id })).await;
+    let stock_before = stock_of(&mut ann, &ids).await;
+
+    let cart_writes: Vec<(&str, String, Value)> = vec![
+        ("cartLinesAdd", "mutation($c: ID!, $v: ID!) { cartLinesAdd(cartId: $c, lines: [{ merchandiseId: $v, quantity: 1 }]) { cart { id } userErrors { code } } }".into(), json!({ "c": cart_id, "v": ids[1] })),
+        ("cartLinesUpdate", "mutation($c: ID!, $l: ID!) { cartLinesUpdate(cartId: $c, lines: [{ id: $l, quantity: 5 }]) { cart { id } userErrors { code } } }".into(), json!({ "c": cart_id, "l": line_id })),
+        ("cartLinesRemove", "mutation($c: ID!, $l: ID!) { cartLinesRemove(cartId: $c, lineIds: [$l]) { cart { id } userErrors { code } } }".into(), json!({ "c": cart_id, "l": line_id })),
+        ("cartBuyerIdentityUpdate", "mutation($c: ID!) { cartBuyerIdentityUpdate(cartId: $c, buyerIdentity: { email: \"x@evil.example\" }) { cart { id } userErrors { code } } }".into(), json!({ "c": cart_id })),
+        ("cartNoteUpdate", "mutation($c: ID!) { cartNoteUpdate(cartId: $c, note: \"pwned\") { cart { id } userErrors { code } } }".into(), json!({ "c": cart_id })),
+        ("cartAttributesUpdate", "mutation($c: ID!) { cartAttributesUpdate(cartId: $c, attributes: [{ key: \"k\", value: \"v\" }]) { cart { id } userErrors { code } } }".into(), json!({ "c": cart_id })),
+        ("cartDiscountCodesUpdate", "mutation($c: ID!) { cartDiscountCodesUpdate(cartId: $c, discountCodes: [\"FREE\"]) { cart { id } userErrors { code } } }".into(), json!({ "c": cart_id })),
+        ("cartCheckout", "mutation($c: ID!) { cartCheckout(cartId: $c, payment: { token: \"4242424242424242\" }, idempotencyKey: \"steal\") { order { id } userErrors { code } } }".into(), json!({ "c": cart_id })),
+    ];
+    let mut guest = Client::new(&shop);
+    for (who, intruder) in [("bob", bob), ("guest", Client::new(&shop))]
+        .iter_mut()
+        .map(|(w, c)| (*w, c))
+    {
+        // Reads: null, whatever the route.
+        let r = intruder.data(&cart_q, json!({ "id": cart_id })).await;
+        assert_eq!(r["cart"], Value::Null, "{who}: cart");
+        let r = intruder
+            .data(
+                "query($id: ID!) { order(id: $id) { id } }",
+                json!({ "id": order_id }),
+            )
+            .await;
+        assert_eq!(r["order"], Value::Null, "{who}: order");
+        let r = intruder
+            .data(
+                "query($id: ID!) { node(id: $id) { id } }",
+                json!({ "id": cart_id }),
+            )
+            .await;
+        assert_eq!(r["node"], Value::Null, "{who}: node(cart)");
+        let r = intruder
+            .data(
+                "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+                json!({ "ids": [cart_id, order_id] }),
+            )
+            .await;
+        assert_eq!(r["nodes"], json!([null, null]), "{who}: nodes");
+        let sub = subscribe(
+            &shop,
+            intruder.token.as_deref(),
+            STATUS_SUB,
+            json!({ "id": order_id }),
+        )
+        .await;
+        assert_eq!(
+            sub[0]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+            "{who}: orderStatusChanged"
+        );
+
+        // Writes: refused as if the object did not exist.
+        for (field, q, vars) in &cart_writes {
+            let r = intruder.data(q, vars.clone()).await;
+            let code = r[*field]["userErrors"][0]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            assert!(code == "CART_NOT_FOUND", "{who}: {field} gave {r}");
+            assert!(
+                r[*field]["cart"].is_null() && r[*field]["order"].is_null(),
+                "{who}: {field}"
+            );
+        }
+        let r = intruder.data(CANCEL, json!({ "id": order_id })).await;
+        assert_eq!(
+            r["orderCancel"]["userErrors"][0]["code"], "ORDER_NOT_FOUND",
+            "{who}: orderCancel"
+        );
+        let r = intruder.gql(FULFILL, json!({ "id": order_id })).await;
+        assert_eq!(
+            top_level_code(&r),
+            "PERMISSION_DENIED",
+            "{who}: orderFulfill"
+        );
+    }
+
+    // Nothing of Ann's moved.
+    assert_eq!(
+        ann.data(&cart_q, json!({ "id": cart_id })).await,
+        ann_cart_before
+    );
+    let o = ann
+        .data(
+            "query($id: ID!) { order(id: $id) { status financialStatus } }",
+            json!({ "id": order_id }),
+        )
+        .await;
+    assert_eq!(
+        o["order"],
+        json!({ "status": "PAID", "financialStatus": "PAID" })
+    );
+    assert_eq!(stock_of(&mut guest, &ids).await, stock_before);
+    shop.stop().await;
+}

@@ -1,6 +1,8 @@
-//! End-to-end on a real Kafka (`THRIFTSHOP_TEST_KAFKA=host:port`): the assembled shop with `bus = "kafka"` sells
-//! two products in three requests, and the recommender's co-purchase projection — fed only through Kafka
-//! (outbox relay → topic → consumer group) — then relates them to each other.
+//! End-to-end on a real Kafka (`THRIFTSHOP_TEST_KAFKA=host:port`), and on Kafka + Cassandra
+//! (`THRIFTSHOP_TEST_CASSANDRA=host:port`): the assembled shop sells two products in three requests, a declined
+//! card leaves stock and cart as they were, a retried key replays its order, and the recommender's co-purchase
+//! projection — fed only through Kafka (outbox relay → topic → consumer group) — then relates the two products.
+//! On Cassandra the shop is also restarted and still has its customers, orders and stock.
 mod common;
 
 use std::time::{Duration, Instant};
@@ -28,7 +30,25 @@ async fn purchase_reaches_projections_through_kafka() {
     cfg.kafka.brokers = brokers;
     cfg.kafka.partitions = 3;
     cfg.kafka.namespace = format!("e2e-{}", shop_kernel::ids::new_id());
-    let shop = Shop::start(cfg).await.expect("shop starts on Kafka");
+    journey(cfg, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journey_on_kafka_and_cassandra() {
+    let (Some(brokers), Some(nodes)) = (
+        shop_kernel::test_engine("THRIFTSHOP_TEST_KAFKA"),
+        shop_kernel::test_engine("THRIFTSHOP_TEST_CASSANDRA"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    journey(cluster_config(dir.path(), &brokers, &nodes), true).await;
+}
+
+async fn journey(cfg: Config, restart: bool) {
+    let started = Instant::now();
+    let shop = Shop::start(cfg.clone()).await.expect("shop starts");
+    eprintln!("shop ready in {} ms", started.elapsed().as_millis());
     let mut c = Client::new(&shop);
 
     // Two products from the middle of the landing page (so no fallback ranking relates them by accident).
@@ -74,6 +94,46 @@ async fn purchase_reaches_projections_through_kafka() {
         .await;
     assert_eq!(paid["cartCheckout"]["order"]["status"], "PAID", "{paid}");
     let placed = Instant::now();
+    let order_id = paid["cartCheckout"]["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The same key again: the same order, nothing charged or sold twice.
+    let again = c
+        .data(
+            CHECKOUT,
+            json!({ "cartId": cart_id, "payment": { "token": "4242424242424242" }, "key": "kafka-1" }),
+        )
+        .await;
+    assert_eq!(
+        again["cartCheckout"]["order"]["id"],
+        order_id.as_str(),
+        "{again}"
+    );
+    let after_sale = stock_of(&mut c, &[v0.clone(), v1.clone()]).await;
+
+    // A declined card: FAILED, stock untouched, the cart open again.
+    let cart2 = c
+        .data(
+            &cart_create(),
+            json!({ "input": { "lines": [ { "merchandiseId": v0, "quantity": 1 } ] } }),
+        )
+        .await;
+    let declined = c
+        .data(
+            CHECKOUT,
+            json!({ "cartId": cart2["cartCreate"]["cart"]["id"], "payment": { "token": "4000000000000002" }, "key": "kafka-2" }),
+        )
+        .await;
+    assert_eq!(
+        declined["cartCheckout"]["userErrors"][0]["code"], "CARD_DECLINED",
+        "{declined}"
+    );
+    assert_eq!(
+        stock_of(&mut c, &[v0.clone(), v1.clone()]).await,
+        after_sale
+    );
 
     // The co-purchase projection learns of the order only through Kafka.
     let deadline = placed + Duration::from_secs(60);
@@ -94,4 +154,19 @@ async fn purchase_reaches_projections_through_kafka() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     shop.stop().await;
+
+    if restart {
+        // Everything acknowledged is still there after a restart on the same keyspaces and topics.
+        let shop = Shop::start(cfg).await.expect("shop restarts");
+        let mut c = Client::new(&shop);
+        let order = c
+            .data(
+                "query($id: ID!) { order(id: $id) { status } }",
+                json!({ "id": order_id }),
+            )
+            .await;
+        assert_eq!(order["order"]["status"], "PAID", "{order}");
+        assert_eq!(stock_of(&mut c, &[v0, v1]).await, after_sale);
+        shop.stop().await;
+    }
 }

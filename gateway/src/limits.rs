@@ -1,8 +1,9 @@
 //! Rate limits of one gateway (GCRA buckets keyed per client, [`governor`]):
 //! - a request budget and a cost budget (the operation's complexity) per client — the access token when one is
 //!   presented, else the client's IP address;
-//! - sign-in attempts per IP address, and failed sign-ins per account (normalised email), counted per
-//!   `customerAccessTokenCreate` field executed, so aliases and batches cannot multiply attempts.
+//! - failed sign-ins per account (normalised email) and per IP address, counted per `customerAccessTokenCreate`
+//!   field executed, so aliases and batches cannot multiply guesses; once a budget is spent, further attempts
+//!   are refused (before any password is checked) until the bucket refills. Successful sign-ins cost nothing.
 //!
 //! Refusals carry how long to wait. Limits are per gateway process: with N gateways a client may get up to N
 //! times the budget (documented in SECURITY.md).
@@ -31,9 +32,9 @@ pub struct LimitOptions {
     pub client_cost_per_second: u32,
     /// Complexity points a client may spend at once.
     pub client_cost_burst: u32,
-    /// Sign-in attempts per minute per IP address.
-    pub login_attempts_per_ip_per_minute: u32,
-    /// Failed sign-ins per hour per account before further attempts are refused for a while.
+    /// Failed sign-ins per hour per IP address before its attempts are refused for a while.
+    pub login_failures_per_ip_per_hour: u32,
+    /// Failed sign-ins per hour per account before its attempts are refused for a while.
     pub login_failures_per_account_per_hour: u32,
 }
 
@@ -44,7 +45,7 @@ impl LimitOptions {
         client_request_burst: 0,
         client_cost_per_second: 0,
         client_cost_burst: 0,
-        login_attempts_per_ip_per_minute: 0,
+        login_failures_per_ip_per_hour: 0,
         login_failures_per_account_per_hour: 0,
     };
 }
@@ -53,7 +54,7 @@ impl Default for LimitOptions {
     /// Sign-in limits on, per-client budgets off (the development profile).
     fn default() -> Self {
         Self {
-            login_attempts_per_ip_per_minute: 60,
+            login_failures_per_ip_per_hour: 100,
             login_failures_per_account_per_hour: 20,
             ..Self::OFF
         }
@@ -106,14 +107,47 @@ impl<K: Hash + Eq + Clone> Bucket<K> {
     }
 }
 
+/// A failure budget: spending past it refuses the key until the bucket has refilled.
+struct FailureBudget<K: Hash + Eq + Clone> {
+    bucket: Bucket<K>,
+    lockouts: Mutex<lru::LruCache<K, Instant>>,
+}
+
+impl<K: Hash + Eq + Clone> FailureBudget<K> {
+    fn new(per_hour: u32) -> Option<Self> {
+        Some(Self {
+            bucket: Bucket::new(per_hour, Duration::from_secs(3600), per_hour)?,
+            lockouts: Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(100_000).unwrap_or(NonZeroUsize::MIN),
+            )),
+        })
+    }
+
+    fn check(&self, key: &K) -> Result<(), Throttled> {
+        let until = self.lockouts.lock().get(key).copied();
+        match until {
+            Some(until) if until > Instant::now() => Err(Throttled {
+                retry_after: until - Instant::now(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn failed(&self, key: &K) {
+        if let Err(t) = self.bucket.take(key, 1) {
+            self.lockouts
+                .lock()
+                .put(key.clone(), Instant::now() + t.retry_after);
+        }
+    }
+}
+
 /// The gateway's limiters.
 pub struct Limits {
     requests: Option<Bucket<String>>,
     cost: Option<Bucket<String>>,
-    login_ip: Option<Bucket<IpAddr>>,
-    login_failures: Option<Bucket<String>>,
-    /// Accounts refused until an instant (set when their failure budget ran out).
-    lockouts: Mutex<lru::LruCache<String, Instant>>,
+    login_ip: Option<FailureBudget<IpAddr>>,
+    login_account: Option<FailureBudget<String>>,
     checks: AtomicU64,
 }
 
@@ -131,19 +165,8 @@ impl Limits {
                 opts.client_request_burst,
             ),
             cost: Bucket::new(opts.client_cost_per_second, second, opts.client_cost_burst),
-            login_ip: Bucket::new(
-                opts.login_attempts_per_ip_per_minute,
-                Duration::from_secs(60),
-                opts.login_attempts_per_ip_per_minute,
-            ),
-            login_failures: Bucket::new(
-                opts.login_failures_per_account_per_hour,
-                Duration::from_secs(3600),
-                opts.login_failures_per_account_per_hour,
-            ),
-            lockouts: Mutex::new(lru::LruCache::new(
-                NonZeroUsize::new(100_000).unwrap_or(NonZeroUsize::MIN),
-            )),
+            login_ip: FailureBudget::new(opts.login_failures_per_ip_per_hour),
+            login_account: FailureBudget::new(opts.login_failures_per_account_per_hour),
             checks: AtomicU64::new(0),
         }
     }
@@ -157,10 +180,10 @@ impl Limits {
                 b.limiter.retain_recent();
             }
             if let Some(b) = &self.login_ip {
-                b.limiter.retain_recent();
+                b.bucket.limiter.retain_recent();
             }
-            if let Some(b) = &self.login_failures {
-                b.limiter.retain_recent();
+            if let Some(b) = &self.login_account {
+                b.bucket.limiter.retain_recent();
             }
         }
     }
@@ -185,32 +208,25 @@ impl Limits {
         }
     }
 
-    /// Admits one sign-in attempt from `ip` for `account` (a normalised email), or says how long to wait.
+    /// Admits a sign-in attempt from `ip` for `account` (a normalised email), or says how long to wait.
     pub fn login_attempt(&self, ip: Option<IpAddr>, account: &str) -> Result<(), Throttled> {
         self.sweep();
-        if let Some(until) = self.lockouts.lock().get(account).copied() {
-            let now = Instant::now();
-            if until > now {
-                return Err(Throttled {
-                    retry_after: until - now,
-                });
-            }
+        if let (Some(b), Some(ip)) = (&self.login_ip, ip) {
+            b.check(&ip)?;
         }
-        match (&self.login_ip, ip) {
-            (Some(b), Some(ip)) => b.take(&ip, 1),
-            _ => Ok(()),
+        match &self.login_account {
+            Some(b) => b.check(&account.to_string()),
+            None => Ok(()),
         }
     }
 
-    /// Records a failed sign-in for `account`; once its hourly budget is spent, the account is refused until the
-    /// bucket refills.
-    pub fn login_failed(&self, account: &str) {
-        if let Some(b) = &self.login_failures
-            && let Err(t) = b.take(&account.to_string(), 1)
-        {
-            self.lockouts
-                .lock()
-                .put(account.to_string(), Instant::now() + t.retry_after);
+    /// Records a failed sign-in from `ip` for `account`.
+    pub fn login_failed(&self, ip: Option<IpAddr>, account: &str) {
+        if let (Some(b), Some(ip)) = (&self.login_ip, ip) {
+            b.failed(&ip);
+        }
+        if let Some(b) = &self.login_account {
+            b.failed(&account.to_string());
         }
     }
 }
@@ -248,20 +264,41 @@ mod tests {
     fn failed_logins_lock_the_account_not_others() {
         let limits = Limits::new(LimitOptions {
             login_failures_per_account_per_hour: 3,
-            login_attempts_per_ip_per_minute: 1000,
+            login_failures_per_ip_per_hour: 1000,
             ..LimitOptions::OFF
         });
         let ip = Some(IpAddr::from([10, 0, 0, 1]));
         for _ in 0..3 {
             assert!(limits.login_attempt(ip, "ann@x.io").is_ok());
-            limits.login_failed("ann@x.io");
+            limits.login_failed(ip, "ann@x.io");
         }
         assert!(limits.login_attempt(ip, "ann@x.io").is_ok());
-        limits.login_failed("ann@x.io"); // the 4th failure spends past the budget
+        limits.login_failed(ip, "ann@x.io"); // the 4th failure spends past the budget
         let t = limits.login_attempt(ip, "ann@x.io").unwrap_err();
         assert!(t.retry_after > Duration::from_secs(60), "{t:?}");
         assert!(limits.login_attempt(ip, "bob@x.io").is_ok());
         assert_eq!(account_key("  Ann@X.io "), "ann@x.io");
+    }
+
+    #[test]
+    fn failed_logins_from_one_ip_across_accounts_lock_the_ip() {
+        let limits = Limits::new(LimitOptions {
+            login_failures_per_ip_per_hour: 5,
+            login_failures_per_account_per_hour: 100,
+            ..LimitOptions::OFF
+        });
+        let stuffing = Some(IpAddr::from([10, 0, 0, 2]));
+        for i in 0..6 {
+            let account = format!("user{i}@x.io");
+            assert!(limits.login_attempt(stuffing, &account).is_ok());
+            limits.login_failed(stuffing, &account);
+        }
+        assert!(limits.login_attempt(stuffing, "new@x.io").is_err());
+        assert!(
+            limits
+                .login_attempt(Some(IpAddr::from([10, 0, 0, 3])), "new@x.io")
+                .is_ok()
+        );
     }
 
     #[test]
@@ -271,7 +308,7 @@ mod tests {
             assert!(limits.request("a", 1).is_ok());
             assert!(limits.cost("a", 1_000_000).is_ok());
             assert!(limits.login_attempt(None, "a").is_ok());
-            limits.login_failed("a");
+            limits.login_failed(None, "a");
         }
     }
 }

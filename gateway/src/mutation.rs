@@ -986,22 +986,22 @@ impl Mutation {
         // Every execution of this field is one attempt, however many aliases or batched operations carry it.
         let account = crate::limits::account_key(&input.email);
         let limits = ctx.data::<std::sync::Arc<crate::limits::Limits>>().ok();
-        if let Some(limits) = limits {
-            let ip = ctx
-                .data_opt::<crate::extension::ClientIp>()
-                .and_then(|c| c.0);
-            if let Err(t) = limits.login_attempt(ip, &account) {
-                let mut e = async_graphql::Error::new(format!(
-                    "too many sign-in attempts; retry after {} s",
-                    t.retry_after_secs()
-                ));
-                e = e.extend_with(|_, ext| {
-                    ext.set("code", ErrorKind::ResourceExhausted.as_str());
-                    ext.set("errorCode", "LOGIN_THROTTLED");
-                    ext.set("retryAfterSeconds", t.retry_after_secs());
-                });
-                return Err(e);
-            }
+        let ip = ctx
+            .data_opt::<crate::extension::ClientIp>()
+            .and_then(|c| c.0);
+        if let Some(limits) = limits
+            && let Err(t) = limits.login_attempt(ip, &account)
+        {
+            let mut e = async_graphql::Error::new(format!(
+                "too many sign-in attempts; retry after {} s",
+                t.retry_after_secs()
+            ));
+            e = e.extend_with(|_, ext| {
+                ext.set("code", ErrorKind::ResourceExhausted.as_str());
+                ext.set("errorCode", "LOGIN_THROTTLED");
+                ext.set("retryAfterSeconds", t.retry_after_secs());
+            });
+            return Err(e);
         }
         let req = user::AuthenticateRequest {
             email: input.email.into(),
@@ -1017,7 +1017,7 @@ impl Mutation {
                 if e.kind == ErrorKind::Unauthenticated
                     && let Some(limits) = limits
                 {
-                    limits.login_failed(&account);
+                    limits.login_failed(ip, &account);
                 }
                 let mut err = CustomerUserError::from_service(&e, paths);
                 if e.kind == ErrorKind::Unauthenticated {

@@ -25,6 +25,22 @@ pub fn config(dir: &Path) -> Config {
     cfg
 }
 
+/// The shop on the cluster engines: Kafka at `brokers`, Cassandra at `nodes`, in a fresh topic namespace and
+/// fresh keyspaces (so runs never see each other's data).
+pub fn cluster_config(dir: &Path, brokers: &str, nodes: &str) -> Config {
+    let mut cfg = config(dir);
+    let id = shop_kernel::ids::new_id();
+    let run = &id[id.len() - 12..]; // the random end of a UUIDv7
+    cfg.bus = thriftshop::config::BusKind::Kafka;
+    cfg.kafka.brokers = brokers.to_string();
+    cfg.kafka.partitions = 3;
+    cfg.kafka.namespace = format!("e2e-{run}");
+    cfg.store = thriftshop::config::StoreKind::Cassandra;
+    cfg.cassandra.nodes = nodes.to_string();
+    cfg.cassandra.keyspace_prefix = format!("e2e_{}", run.to_ascii_lowercase());
+    cfg
+}
+
 pub struct Client {
     http: reqwest::Client,
     url: String,

@@ -250,11 +250,41 @@ pub enum Storage {
     Sqlite(std::path::PathBuf),
     /// In memory (tests only).
     Memory,
+    /// A Cassandra/ScyllaDB cluster: one keyspace per service, `<keyspace_prefix>_<service>`.
+    Cassandra(CassandraCluster),
+}
+
+/// How services reach their Cassandra/ScyllaDB cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CassandraCluster {
+    /// Contact points, `host:port`.
+    pub nodes: Vec<String>,
+    /// Keyspaces are `<keyspace_prefix>_<service>`.
+    pub keyspace_prefix: String,
+    /// Replication factor of keyspaces created by the shop (3 in production).
+    pub replication_factor: u32,
+    /// The local datacenter (LOCAL_QUORUM/LOCAL_SERIAL and DC-aware routing); `None` for one-DC clusters.
+    pub local_datacenter: Option<String>,
+    /// Client-side timeout of every request.
+    pub request_timeout: Duration,
+}
+
+impl CassandraCluster {
+    /// Connection settings of service `name`'s keyspace.
+    pub fn settings(&self, name: &str) -> shop_store::cassandra::CassandraSettings {
+        shop_store::cassandra::CassandraSettings {
+            nodes: self.nodes.clone(),
+            keyspace: format!("{}_{name}", self.keyspace_prefix),
+            replication_factor: self.replication_factor,
+            request_timeout: self.request_timeout,
+            local_datacenter: self.local_datacenter.clone(),
+        }
+    }
 }
 
 impl Storage {
-    /// Opens the event store of an event-sourced service (`name` is the database file stem).
-    pub fn open_event_store(
+    /// Opens the event store of an event-sourced service (`name` is the database file stem or keyspace suffix).
+    pub async fn open_event_store(
         &self,
         name: &str,
     ) -> Result<shop_store::any::AnyEventStore, shop_store::StoreError> {
@@ -263,12 +293,44 @@ impl Storage {
                 shop_store::any::AnyEventStore::sqlite(&dir.join(format!("{name}.db")))
             }
             Storage::Memory => Ok(shop_store::any::AnyEventStore::memory()),
+            Storage::Cassandra(cluster) => {
+                shop_store::any::AnyEventStore::cassandra(cluster.settings(name)).await
+            }
         }
     }
 }
 
 /// Error type of service start-up and serving.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Set by a service once its store is open and it starts serving; the all-in-one shop waits for every
+/// service's signal before it seeds and opens the gateway.
+#[derive(Clone, Default)]
+pub struct Readiness(std::sync::Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Readiness {
+    /// A signal not set yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks the service ready.
+    pub fn mark_ready(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Whether the service said it is ready.
+    pub fn is_ready(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Waits until the service is ready.
+    pub async fn wait(&self) {
+        let mut rx = self.0.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = rx.wait_for(|ready| *ready).await;
+    }
+}
 
 /// Everything a service needs to start, whatever the runtime mode.
 #[derive(Clone)]
@@ -280,6 +342,8 @@ pub struct ServiceOptions {
     /// Where the outbox relay publishes and projections consume.
     pub bus: shop_bus::AnyBus,
     pub tuning: Tuning,
+    /// Marked by the service when it starts serving.
+    pub ready: Readiness,
 }
 
 /// Behaviour knobs of the services (defaults suit the all-in-one shop).

@@ -6,6 +6,7 @@ use tokio::sync::Notify;
 
 use crate::{
     EventLog, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError,
+    cassandra::{CassandraEventStore, CassandraSettings},
     memory::MemoryEventStore,
     sqlite::{Db, EVENT_STORE_MIGRATIONS, SqliteEventStore},
 };
@@ -17,6 +18,8 @@ pub enum AnyEventStore {
     Sqlite(SqliteEventStore),
     /// In memory (tests).
     Memory(MemoryEventStore),
+    /// A Cassandra/ScyllaDB keyspace (no global log: see [`EventLog::has_global_log`]).
+    Cassandra(CassandraEventStore),
 }
 
 impl AnyEventStore {
@@ -32,6 +35,13 @@ impl AnyEventStore {
     pub fn memory() -> Self {
         Self::Memory(MemoryEventStore::new())
     }
+
+    /// Connects to (creating and migrating) the Cassandra keyspace of `settings`.
+    pub async fn cassandra(settings: CassandraSettings) -> Result<Self, StoreError> {
+        Ok(Self::Cassandra(
+            CassandraEventStore::connect(settings).await?,
+        ))
+    }
 }
 
 macro_rules! delegate {
@@ -39,6 +49,7 @@ macro_rules! delegate {
         match $self {
             AnyEventStore::Sqlite($s) => $e,
             AnyEventStore::Memory($s) => $e,
+            AnyEventStore::Cassandra($s) => $e,
         }
     };
 }
@@ -81,6 +92,16 @@ impl EventStore for AnyEventStore {
 
 impl EventLog for AnyEventStore {
     async fn read_all(&self, after: i64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        delegate!(self, s => s.read_all(after, limit).await)
+        match self {
+            AnyEventStore::Sqlite(s) => s.read_all(after, limit).await,
+            AnyEventStore::Memory(s) => s.read_all(after, limit).await,
+            AnyEventStore::Cassandra(_) => Err(StoreError::Backend(
+                "a Cassandra event store has no global log".into(),
+            )),
+        }
+    }
+
+    fn has_global_log(&self) -> bool {
+        !matches!(self, AnyEventStore::Cassandra(_))
     }
 }

@@ -131,7 +131,8 @@ pub trait EventStore: Send + Sync + 'static {
 }
 
 /// A store that keeps one global order over all its events (SQLite, memory) and can replay it, e.g. to rebuild
-/// an index at start-up. Cluster stores (Cassandra) have no global order and do not implement this.
+/// an index at start-up. Cluster stores (Cassandra) have no global order: an adapter chosen at run time
+/// ([`any::AnyEventStore`]) says so with [`EventLog::has_global_log`], and callers then scan by tag instead.
 pub trait EventLog: EventStore {
     /// Events with position > `after`, in position order, at most `limit`.
     fn read_all(
@@ -139,6 +140,11 @@ pub trait EventLog: EventStore {
         after: i64,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// Whether [`EventLog::read_all`] works on this store.
+    fn has_global_log(&self) -> bool {
+        true
+    }
 }
 
 /// Checks `expected` against the stream's current version.

@@ -23,7 +23,7 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<(), shop_rpc::BoxError> {
-    let event_store = store::open(&opts.storage, "cart")?;
+    let event_store = store::open(&opts.storage, "cart").await?;
     let catalog = shop_rpc::build_client!(
         shop_idl::catalog::CatalogServiceClientBuilder,
         "catalog",
@@ -49,6 +49,7 @@ pub async fn run(
         opts.bus.clone(),
         shutdown.clone(),
     ));
+    opts.ready.mark_ready();
     let served = shop_idl::cart::CartServiceServer::new(rpc::CartRpc::new(app))
         .run(shop_rpc::ShutdownIncoming::new(listener, shutdown.clone()))
         .await;

@@ -155,6 +155,7 @@ async fn start() -> Env {
         client: ClientSettings::default(),
         bus: shop_bus::AnyBus::Memory(shop_bus::memory::MemoryBus::new()),
         tuning: shop_rpc::Tuning::default(),
+        ready: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();

@@ -4,13 +4,15 @@ use shop_rpc::Storage;
 
 #[tokio::test]
 async fn memory_store_conforms() {
-    shop_store::conformance::run_all(store::open(&Storage::Memory, "cart").unwrap()).await;
+    shop_store::conformance::run_all(store::open(&Storage::Memory, "cart").await.unwrap()).await;
 }
 
 #[tokio::test]
 async fn sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store::open(&Storage::Sqlite(dir.path().to_path_buf()), "cart").unwrap();
+    let s = store::open(&Storage::Sqlite(dir.path().to_path_buf()), "cart")
+        .await
+        .unwrap();
     shop_store::conformance::run_all(s).await;
     assert!(dir.path().join("cart.db").exists());
 }

@@ -43,6 +43,13 @@ pub async fn run(
             let events = store.event_store().clone();
             serve(store, events, opts, listener, shutdown).await
         }
+        Storage::Cassandra(cluster) => {
+            let store =
+                store::cassandra::CassandraCatalogStore::connect(cluster.settings("catalog"))
+                    .await?;
+            let events = store.event_store().clone();
+            serve(store, events, opts, listener, shutdown).await
+        }
     }
 }
 
@@ -93,6 +100,7 @@ async fn serve<S: CatalogStore, E: EventStore + Clone>(
             shutdown.clone(),
         ))
     };
+    opts.ready.mark_ready();
     let served = shop_idl::catalog::CatalogServiceServer::new(rpc::CatalogRpc::new(app))
         .run(shop_rpc::ShutdownIncoming::new(listener, shutdown.clone()))
         .await;

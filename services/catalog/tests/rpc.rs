@@ -38,6 +38,7 @@ async fn start(storage: Storage) -> Harness {
         client: ClientSettings::default(),
         bus: AnyBus::Memory(bus.clone()),
         tuning: shop_rpc::Tuning::default(),
+        ready: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(shop_catalog::run(opts, listener, shutdown.clone()));

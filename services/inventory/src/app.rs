@@ -38,6 +38,8 @@ pub const RESERVATION_TTL_RANGE_MS: std::ops::RangeInclusive<i64> = 100..=24 * 6
 pub const MAX_ATTEMPTS: usize = 5;
 const SCAN_BATCH: usize = 1000;
 const STREAM_PREFIX: &str = "stock-";
+/// Tag of every stock stream (set by its first append), for stores without a global log.
+const STOCK_TAG: &str = "stock";
 
 /// Stock of one variant as seen by callers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,39 +127,22 @@ impl<S: EventLog> App<S> {
     }
 
     async fn warm(&self) -> Result<()> {
-        let mut after = 0;
         let mut deadlines = BTreeSet::new();
-        loop {
-            let batch = self.store.read_all(after, SCAN_BATCH).await?;
-            let Some(last) = batch.last() else {
-                break;
-            };
-            after = last.position;
-            let mut items = self.items.write();
-            let mut index = self.reservations.write();
-            for rec in &batch {
-                let Some(variant) = rec.stream_id.strip_prefix(STREAM_PREFIX) else {
-                    continue;
+        if self.store.has_global_log() {
+            let mut after = 0;
+            loop {
+                let batch = self.store.read_all(after, SCAN_BATCH).await?;
+                let Some(last) = batch.last() else {
+                    break;
                 };
-                let event = events::decode(&rec.event)?;
-                if let InventoryEvent::Reserved {
-                    reservation_id,
-                    quantity,
-                    expires_at_ms,
-                    ..
-                } = &event
-                {
-                    let lines = index.entry(reservation_id.clone()).or_default();
-                    if !lines.iter().any(|(v, _)| v == variant) {
-                        lines.push((variant.to_string(), *quantity));
-                    }
-                    if let Some(at) = expires_at_ms {
-                        deadlines.insert((*at, reservation_id.clone()));
-                    }
-                }
-                let entry = items.entry(variant.to_string()).or_default();
-                apply(&mut entry.0, &event);
-                entry.1 = rec.seq;
+                after = last.position;
+                self.absorb(&batch, &mut deadlines)?;
+            }
+        } else {
+            // No global log (Cassandra): every stock stream carries STOCK_TAG from its first append.
+            for stream in self.store.streams_by_tag(STOCK_TAG).await? {
+                let recs = self.store.load(&stream).await?;
+                self.absorb(&recs, &mut deadlines)?;
             }
         }
         // Only reservations still holding stock need a deadline.
@@ -174,6 +159,41 @@ impl<S: EventLog> App<S> {
             })
         });
         self.deadlines.lock().extend(deadlines);
+        Ok(())
+    }
+
+    /// Folds recorded stock events into the caches and collects reservation deadlines.
+    fn absorb(
+        &self,
+        batch: &[shop_store::RecordedEvent],
+        deadlines: &mut BTreeSet<(i64, String)>,
+    ) -> Result<()> {
+        let mut items = self.items.write();
+        let mut index = self.reservations.write();
+        for rec in batch {
+            let Some(variant) = rec.stream_id.strip_prefix(STREAM_PREFIX) else {
+                continue;
+            };
+            let event = events::decode(&rec.event)?;
+            if let InventoryEvent::Reserved {
+                reservation_id,
+                quantity,
+                expires_at_ms,
+                ..
+            } = &event
+            {
+                let lines = index.entry(reservation_id.clone()).or_default();
+                if !lines.iter().any(|(v, _)| v == variant) {
+                    lines.push((variant.to_string(), *quantity));
+                }
+                if let Some(at) = expires_at_ms {
+                    deadlines.insert((*at, reservation_id.clone()));
+                }
+            }
+            let entry = items.entry(variant.to_string()).or_default();
+            apply(&mut entry.0, &event);
+            entry.1 = rec.seq;
+        }
         Ok(())
     }
 
@@ -242,12 +262,12 @@ impl<S: EventLog> App<S> {
                 return Ok(());
             }
             let new = events.iter().map(|e| events::encode(e, now)).collect();
-            let expected = if version == 0 {
-                ExpectedVersion::NoStream
+            let (expected, tags) = if version == 0 {
+                (ExpectedVersion::NoStream, vec![STOCK_TAG.to_string()])
             } else {
-                ExpectedVersion::Exact(version)
+                (ExpectedVersion::Exact(version), vec![])
             };
-            match self.store.append(&stream, expected, new, vec![]).await {
+            match self.store.append(&stream, expected, new, tags).await {
                 Ok(v) => {
                     let mut items = self.items.write();
                     let entry = items.entry(variant_id.to_string()).or_default();

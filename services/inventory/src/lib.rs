@@ -19,7 +19,7 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<(), shop_rpc::BoxError> {
-    let event_store = store::open(&opts.storage, "inventory")?;
+    let event_store = store::open(&opts.storage, "inventory").await?;
     let app = Arc::new(app::App::start(event_store.clone()).await?);
     let relay = tokio::spawn(shop_bus::relay::run_relay(
         "inventory",
@@ -31,6 +31,7 @@ pub async fn run(
         app.clone()
             .run_sweeper(std::time::Duration::from_secs(1), shutdown.clone()),
     );
+    opts.ready.mark_ready();
     let served = shop_idl::inventory::InventoryServiceServer::new(rpc::InventoryRpc::new(app))
         .run(shop_rpc::ShutdownIncoming::new(listener, shutdown.clone()))
         .await;

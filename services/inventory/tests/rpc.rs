@@ -32,6 +32,7 @@ async fn start() -> (
         client: ClientSettings::default(),
         bus: shop_bus::AnyBus::Memory(shop_bus::memory::MemoryBus::new()),
         tuning: shop_rpc::Tuning::default(),
+        ready: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();

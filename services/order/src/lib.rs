@@ -77,6 +77,7 @@ async fn serve<S: EventStore + Clone>(
             shutdown.clone(),
         ))
     };
+    opts.ready.mark_ready();
     let server = shop_idl::order::OrderServiceServer::new(rpc::OrderRpc::new(app))
         .run(ShutdownIncoming::new(listener, shutdown.clone()))
         .await;
@@ -93,6 +94,6 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), BoxError> {
-    let store = opts.storage.open_event_store("order")?;
+    let store = opts.storage.open_event_store("order").await?;
     serve(store, opts, listener, shutdown).await
 }

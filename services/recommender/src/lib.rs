@@ -54,6 +54,13 @@ pub async fn run(
             )
             .await
         }
+        Storage::Cassandra(cluster) => {
+            let store = store::cassandra::CassandraRecommenderStore::connect(
+                cluster.settings("recommender"),
+            )
+            .await?;
+            serve(store, catalog, opts, listener, shutdown).await
+        }
     }
 }
 
@@ -97,6 +104,7 @@ async fn serve<S: RecommenderStore, C: CatalogPort>(
             shutdown.clone(),
         ))
     };
+    opts.ready.mark_ready();
     let served =
         shop_idl::recommender::RecommenderServiceServer::new(rpc::RecommenderRpc::new(app))
             .run(shop_rpc::ShutdownIncoming::new(listener, shutdown.clone()))

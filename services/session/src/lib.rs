@@ -19,7 +19,7 @@ use crate::{
     app::SessionApp,
     domain::SessionConfig,
     rpc::SessionRpc,
-    store::{MemorySessionStore, SessionStore, SqliteSessionStore},
+    store::{CassandraSessionStore, MemorySessionStore, SessionStore, SqliteSessionStore},
 };
 
 /// Service name (database file `<dir>/session.db`, relay name, client name).
@@ -38,6 +38,10 @@ pub async fn run(
             serve(store, opts, listener, shutdown).await
         }
         Storage::Memory => serve(MemorySessionStore::new(), opts, listener, shutdown).await,
+        Storage::Cassandra(cluster) => {
+            let store = CassandraSessionStore::connect(cluster.settings(SERVICE)).await?;
+            serve(store, opts, listener, shutdown).await
+        }
     }
 }
 
@@ -55,6 +59,7 @@ async fn serve<S: SessionStore>(
         relay_stop.clone(),
     ));
     let app = Arc::new(SessionApp::new(store, SessionConfig::default()));
+    opts.ready.mark_ready();
     let served = shop_idl::session::SessionServiceServer::new(SessionRpc::new(app))
         .run(ShutdownIncoming::new(listener, shutdown.clone()))
         .await;

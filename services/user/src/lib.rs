@@ -37,6 +37,12 @@ pub async fn run(
             serve(store, opts, listener, shutdown).await
         }
         Storage::Memory => serve(MemoryCustomerStore::new(), opts, listener, shutdown).await,
+        Storage::Cassandra(cluster) => {
+            let store =
+                store::cassandra::CassandraCustomerStore::connect(cluster.settings(SERVICE))
+                    .await?;
+            serve(store, opts, listener, shutdown).await
+        }
     }
 }
 
@@ -54,6 +60,7 @@ async fn serve<S: CustomerStore>(
         relay_stop.clone(),
     ));
     let app = Arc::new(UserApp::new(store, Passwords::default()));
+    opts.ready.mark_ready();
     let served = shop_idl::user::UserServiceServer::new(UserRpc::new(app))
         .run(ShutdownIncoming::new(listener, shutdown.clone()))
         .await;

@@ -5,7 +5,7 @@ use shop_rpc::Storage;
 use shop_store::StoreError;
 pub use shop_store::any::AnyEventStore;
 
-/// Opens the store for `storage`; `name` is the database file stem.
-pub fn open(storage: &Storage, name: &str) -> Result<AnyEventStore, StoreError> {
-    storage.open_event_store(name)
+/// Opens the store for `storage`; `name` is the database file stem (or keyspace suffix).
+pub async fn open(storage: &Storage, name: &str) -> Result<AnyEventStore, StoreError> {
+    storage.open_event_store(name).await
 }
