@@ -68,3 +68,155 @@ async fn a_fresh_memory_store_replays_a_durable_log_from_the_start() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// A store that fails some calls — some before doing anything, some after their write landed (a timeout
+/// whose outcome is unknown) — to show retries and redeliveries still count everything exactly once.
+#[derive(Clone)]
+struct Flaky {
+    inner: MemoryProjectionStore,
+    calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Flaky {
+    /// `Some(true)`: fail after the write; `Some(false)`: fail before it.
+    fn fault(&self) -> Option<bool> {
+        let n = self
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match n % 13 {
+            5 => Some(true),
+            11 => Some(false),
+            _ => None,
+        }
+    }
+}
+
+fn injected() -> shop_projections::StoreError {
+    shop_projections::StoreError::Backend("injected fault".into())
+}
+
+macro_rules! flaky_write {
+    ($self:ident, $call:expr) => {{
+        match $self.fault() {
+            Some(false) => Err(injected()),
+            Some(true) => {
+                let _ = $call.await;
+                Err(injected())
+            }
+            None => $call.await,
+        }
+    }};
+}
+
+mod flaky_impl {
+    use shop_projections::{
+        ProjectionStore, Projector, StoreError,
+        model::{
+            CartState, CartSummary, CoPurchase, OrderState, OrderSummary, Position,
+            ProductPopularity, Purchase, Source, StockLevel,
+        },
+    };
+
+    use super::{Flaky, injected};
+
+    impl ProjectionStore for Flaky {
+        async fn generation(&self, p: Projector) -> Result<u64, StoreError> {
+            self.inner.generation(p).await
+        }
+        async fn reset(&self, p: Projector) -> Result<u64, StoreError> {
+            self.inner.reset(p).await
+        }
+        async fn positions(&self, p: Projector, g: u64) -> Result<Vec<Position>, StoreError> {
+            self.inner.positions(p, g).await
+        }
+        async fn save_position(
+            &self,
+            p: Projector,
+            g: u64,
+            pos: &Position,
+        ) -> Result<(), StoreError> {
+            flaky_write!(self, self.inner.save_position(p, g, pos))
+        }
+        async fn order_state(&self, id: &str) -> Result<Option<OrderState>, StoreError> {
+            match self.fault() {
+                Some(_) => Err(injected()),
+                None => self.inner.order_state(id).await,
+            }
+        }
+        async fn save_order(&self, s: &OrderState) -> Result<(), StoreError> {
+            flaky_write!(self, self.inner.save_order(s))
+        }
+        async fn order_history(
+            &self,
+            c: &str,
+            limit: usize,
+        ) -> Result<Vec<OrderSummary>, StoreError> {
+            self.inner.order_history(c, limit).await
+        }
+        async fn stock(&self, v: &str) -> Result<Option<StockLevel>, StoreError> {
+            self.inner.stock(v).await
+        }
+        async fn save_stock(&self, l: &StockLevel) -> Result<(), StoreError> {
+            flaky_write!(self, self.inner.save_stock(l))
+        }
+        async fn stock_levels(&self, v: &[String]) -> Result<Vec<StockLevel>, StoreError> {
+            self.inner.stock_levels(v).await
+        }
+        async fn cart_state(&self, id: &str) -> Result<Option<CartState>, StoreError> {
+            self.inner.cart_state(id).await
+        }
+        async fn save_cart(&self, s: &CartState, prev: Option<&str>) -> Result<(), StoreError> {
+            flaky_write!(self, self.inner.save_cart(s, prev))
+        }
+        async fn carts_by_owner(&self, c: &str) -> Result<Vec<CartSummary>, StoreError> {
+            self.inner.carts_by_owner(c).await
+        }
+        async fn record_purchase(&self, at: Source, p: &Purchase) -> Result<bool, StoreError> {
+            flaky_write!(self, self.inner.record_purchase(at, p))
+        }
+        async fn popularity(&self, p: &str) -> Result<ProductPopularity, StoreError> {
+            self.inner.popularity(p).await
+        }
+        async fn top_products(&self, n: usize) -> Result<Vec<ProductPopularity>, StoreError> {
+            self.inner.top_products(n).await
+        }
+        async fn co_purchased(&self, p: &str, n: usize) -> Result<Vec<CoPurchase>, StoreError> {
+            self.inner.co_purchased(p, n).await
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_writes_are_retried_and_counted_once() {
+    use shop_bus::EventBus;
+    use shop_projections::Projections;
+    use tokio_util::sync::CancellationToken;
+
+    let bus = MemoryBus::new();
+    let inner = MemoryProjectionStore::new();
+    let store = Flaky {
+        inner: inner.clone(),
+        calls: Default::default(),
+    };
+    let scenario = common::generate("f", 30);
+    let messages: Vec<_> = scenario.items.iter().map(|(m, _)| m.clone()).collect();
+    bus.publish(messages.clone()).await.unwrap();
+    let want = common::expected(&scenario, &messages);
+    let projections = Projections::new(store.clone());
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn({
+        let (p, bus, cancel) = (projections.clone(), bus.clone(), cancel.clone());
+        async move { p.run(bus, "shop", cancel).await }
+    });
+    common::wait_for(&inner, &scenario, &want, Duration::from_secs(60)).await;
+    let retried: u64 = shop_projections::Projector::ALL
+        .iter()
+        .map(|p| projections.lag(*p).duplicates)
+        .sum();
+    assert!(
+        retried > 0,
+        "some writes landed before their error: the retries must have found them applied"
+    );
+    cancel.cancel();
+    run.await.unwrap();
+}
