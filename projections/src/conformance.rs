@@ -17,6 +17,7 @@ pub async fn run_all<S: ProjectionStore>(store: S) {
     stock(&store).await;
     carts(&store).await;
     purchases(&store).await;
+    generations_outrank_positions(&store).await;
     reset_wipes_only_its_projector(&store).await;
 }
 
@@ -81,6 +82,7 @@ fn order(id: &str, customer: Option<&str>, seq: u64, placed_at: Option<i64>) -> 
         placed_at_ms: placed_at,
         updated_at_ms: 1_000 + seq as i64,
         seq,
+        generation: 0,
     }
 }
 
@@ -142,6 +144,7 @@ fn level(v: &str, on_hand: i64, reserved: i64, seq: u64) -> StockLevel {
         reserved,
         updated_at_ms: seq as i64,
         seq,
+        generation: 0,
     }
 }
 
@@ -175,6 +178,7 @@ fn cart(id: &str, creator: Option<&str>, buyer: Option<&str>, seq: u64) -> CartS
         created_at_ms: 100 + seq as i64,
         updated_at_ms: 200 + seq as i64,
         seq,
+        generation: 0,
     }
 }
 
@@ -236,7 +240,12 @@ fn purchase(order_id: &str, products: &[(&str, i64)]) -> Purchase {
 
 /// Purchases count once, whether redelivered at the same offset or republished at another.
 pub async fn purchases<S: ProjectionStore>(store: &S) {
-    let at = |partition, offset| Source { partition, offset };
+    let g = 0;
+    let at = |partition, offset| Source {
+        generation: g,
+        partition,
+        offset,
+    };
     assert!(
         store
             .record_purchase(at(0, 0), &purchase("o1", &[("a", 2), ("b", 1)]))
@@ -341,6 +350,7 @@ pub async fn reset_wipes_only_its_projector<S: ProjectionStore>(store: &S) {
         store
             .record_purchase(
                 Source {
+                    generation: 0,
                     partition: 0,
                     offset: 0
                 },
@@ -361,4 +371,66 @@ pub async fn reset_wipes_only_its_projector<S: ProjectionStore>(store: &S) {
     assert_eq!(store.cart_state("k1").await.unwrap(), None);
     store.reset(Projector::Stock).await.unwrap();
     assert_eq!(store.stock("v1").await.unwrap(), None);
+}
+
+/// A newer generation's writes win over an older generation's, whatever their positions; an older
+/// generation's tallies and order markers count as absent for the newer one.
+pub async fn generations_outrank_positions<S: ProjectionStore>(store: &S) {
+    let mut old = level("vg", 7, 0, 50);
+    store.save_stock(&old).await.unwrap();
+    let mut new = level("vg", 1, 0, 2);
+    new.generation = 1;
+    store.save_stock(&new).await.unwrap();
+    assert_eq!(store.stock("vg").await.unwrap(), Some(new.clone()));
+    // A replica still on generation 0 keeps writing after the rebuild: shadowed.
+    old.seq = 60;
+    store.save_stock(&old).await.unwrap();
+    assert_eq!(store.stock("vg").await.unwrap(), Some(new));
+
+    // An old generation's row under a former owner is removed by the new generation's move.
+    let stale_row = cart("kg", Some("old-owner"), None, 40);
+    store.save_cart(&stale_row, None).await.unwrap();
+    let mut moved = cart("kg", Some("old-owner"), Some("new-owner"), 3);
+    moved.generation = 1;
+    store.save_cart(&moved, Some("old-owner")).await.unwrap();
+    assert!(store.carts_by_owner("old-owner").await.unwrap().is_empty());
+    assert_eq!(store.carts_by_owner("new-owner").await.unwrap().len(), 1);
+    assert_eq!(store.cart_state("kg").await.unwrap(), Some(moved));
+
+    let at = |generation, offset| Source {
+        generation,
+        partition: 3,
+        offset,
+    };
+    assert!(
+        store
+            .record_purchase(at(0, 40), &purchase("og", &[("xg", 5), ("yg", 1)]))
+            .await
+            .unwrap()
+    );
+    // Generation 1 replays the same order at a lower offset: counted afresh, not added to generation 0's.
+    assert!(
+        store
+            .record_purchase(at(1, 4), &purchase("og", &[("xg", 5), ("yg", 1)]))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_purchase(at(1, 4), &purchase("og", &[("xg", 5), ("yg", 1)]))
+            .await
+            .unwrap()
+    );
+    let x = store.popularity("xg").await.unwrap();
+    assert_eq!((x.orders, x.units), (1, 5));
+    let co = store.co_purchased("xg", 10).await.unwrap();
+    assert_eq!((co[0].other_id.as_str(), co[0].orders), ("yg", 1));
+    // The old generation, still running somewhere, is told it is stale rather than counting.
+    assert!(
+        store
+            .record_purchase(at(0, 41), &purchase("og2", &[("xg", 1)]))
+            .await
+            .is_err()
+    );
+    assert_eq!(store.popularity("xg").await.unwrap().orders, 1);
 }

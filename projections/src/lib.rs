@@ -22,19 +22,20 @@
 //! - **Per-stream read models** (order history, stock, carts): each row is a function of one event stream,
 //!   whose events stay in order in one partition (key = stream id). The projector keeps the stream's state
 //!   with the `seq` of the last event it applied and applies an event only if `seq > state.seq` — redeliveries
-//!   and republished copies carry the same seq and are skipped. Every write is versioned by that seq
-//!   (Cassandra: `USING TIMESTAMP seq`), so rows are last-write-wins by stream position: a stale writer (a
-//!   group member that lost its partition in a rebalance and has not noticed yet) cannot move a row back, and
-//!   rewriting a row is harmless. Derived rows (history row, a cart's row in its owner's list, the removal
-//!   from the previous owner's list) commit together with the state row (Cassandra: one logged batch), so
-//!   the state never gets ahead of them.
+//!   and republished copies carry the same seq and are skipped. Every write is versioned by
+//!   `(generation, seq)` (Cassandra: `USING TIMESTAMP generation << 40 | seq`, see [`model::Version`]), so
+//!   rows are last-write-wins by stream position: a stale writer (a group member that lost its partition in a
+//!   rebalance and has not noticed yet) cannot move a row back, and rewriting a row is harmless. Derived rows
+//!   (history row, a cart's row in its owner's list, the removal from the previous owner's list) commit
+//!   together with the state row (Cassandra: one logged batch), so the state never gets ahead of them.
 //! - **Tallies** (popularity, co-purchase) add across streams, so they cannot be versioned by a stream seq.
 //!   They are kept per *source partition* (`(product, partition)`; the query sums the partitions), and each
 //!   tally row remembers the offset of the last purchase it counted: a row is incremented only when the
-//!   delivery's offset is beyond it (and written `USING TIMESTAMP offset + 1`). Only one member consumes a
-//!   partition, in order, so this is an exact guard against redelivery, also half-way through an order's
-//!   rows. Once every row of an order is counted, a marker row for the order id is written; a republished
-//!   copy at another offset finds the marker and is skipped. See [`ProjectionStore::record_purchase`].
+//!   delivery's offset is beyond it (and written `USING TIMESTAMP generation << 40 | offset + 1`). Only one
+//!   member consumes a partition, in order, so this is an exact guard against redelivery, also half-way
+//!   through an order's rows. Once every row of an order is counted, a marker row for the order id is
+//!   written; a republished copy at another offset finds the marker and is skipped. See
+//!   [`ProjectionStore::record_purchase`].
 //!
 //! # Positions
 //!
@@ -48,12 +49,18 @@
 //!
 //! # Rebuild
 //!
-//! [`Projections::rebuild`] stops the projector, wipes its tables and positions (`TRUNCATE`: never deletes,
-//! whose tombstones would shadow the replay's versioned writes), increments its generation and starts it again
-//! with the consumer group of the new generation — a group with no committed offsets, which the bus starts at
-//! the earliest offset (Kafka: `auto.offset.reset=earliest`), so the topics are replayed from the start and
-//! produce the same rows. A running projector also checks its generation every few seconds and restarts with
-//! the new group when another process rebuilt it; while a rebuild runs, stop the projector's other replicas.
+//! [`Projections::rebuild`] stops the projector, moves it to the next generation, wipes its tables and
+//! positions (`TRUNCATE`: never deletes, whose wall-clock tombstones would shadow the replay's versioned
+//! writes) and starts it again with the consumer group of the new generation — a group with no committed
+//! offsets, which the bus starts at the earliest offset (Kafka: `auto.offset.reset=earliest`), so the topics
+//! are replayed from the start and produce the same rows.
+//!
+//! Replicas elsewhere notice the new generation within [`GENERATION_CHECK`] and restart with its group. Until
+//! then they may still write, after the wipe; that is harmless: every row carries the generation that wrote
+//! it, a projector treats rows of an older generation as absent (and fails on a newer one, which makes a stale
+//! replica retry until it restarts), and the new generation's writes outrank the old one's whatever their
+//! positions. The replay writes every row the old generation could have written (the same log, the same
+//! fold), so the old generation's leftovers are overwritten or deleted.
 //!
 //! # Lag
 //!
@@ -85,7 +92,7 @@ pub use store::{AnyProjectionStore, ProjectionStore, StoreError};
 use crate::{lag::Stats, model::Position};
 
 /// How often a running projector checks whether another process rebuilt it.
-const GENERATION_CHECK: Duration = Duration::from_secs(2);
+pub const GENERATION_CHECK: Duration = Duration::from_secs(2);
 /// A partition's position is saved when this much time passed since its last save…
 const POSITION_SAVE_INTERVAL: Duration = Duration::from_millis(250);
 /// …or after this many deliveries.
@@ -331,7 +338,7 @@ impl<S: ProjectionStore> Projections<S> {
                     return Ok(());
                 }
                 let started = Instant::now();
-                let outcome = projector::apply(&this.store, p, &d).await?;
+                let outcome = projector::apply(&this.store, p, generation, &d).await?;
                 let now = shop_kernel::now_ms();
                 this.stats(p)
                     .lock()

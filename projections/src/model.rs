@@ -69,10 +69,35 @@ pub struct Position {
 /// Where a delivery sits in the log (the idempotency guard of rows that aggregate many streams).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Source {
+    /// The generation of the projector applying it.
+    pub generation: u64,
     /// Partition of the source topic.
     pub partition: i32,
     /// Offset within the partition.
     pub offset: i64,
+}
+
+/// The version of a write: rows resolve last-write-wins by `(generation, position)`, where the position is
+/// the stream seq (per-stream rows) or the source offset (tallies). A newer generation (a rebuild) always
+/// wins over an older one, so a replica still running the old generation after a rebuild cannot leave rows
+/// behind that the rebuilt projection does not overwrite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version {
+    pub generation: u64,
+    pub position: u64,
+}
+
+impl Version {
+    /// Bits of the Cassandra write timestamp that hold the position; the generation sits above them.
+    pub const POSITION_BITS: u32 = 40;
+
+    /// The Cassandra write timestamp of this version, `None` when it does not fit
+    /// (generation ≥ 2^23 or position ≥ 2^40).
+    pub fn timestamp(self) -> Option<i64> {
+        let max_generation = 1u64 << (63 - Self::POSITION_BITS);
+        (self.generation < max_generation && self.position < (1u64 << Self::POSITION_BITS))
+            .then(|| ((self.generation << Self::POSITION_BITS) | self.position) as i64)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -114,9 +139,19 @@ pub struct OrderState {
     pub updated_at_ms: i64,
     /// Seq of the last event of the stream applied (the idempotency guard).
     pub seq: u64,
+    /// The projector generation that wrote it (see [`Version`]).
+    pub generation: u64,
 }
 
 impl OrderState {
+    /// The version its rows are written at.
+    pub fn version(&self) -> Version {
+        Version {
+            generation: self.generation,
+            position: self.seq,
+        }
+    }
+
     /// The history row of this order: placed orders of a known customer only (a checkout that never got paid
     /// is not an order the customer sees).
     pub fn summary(&self) -> Option<OrderSummary> {
@@ -169,9 +204,19 @@ pub struct StockLevel {
     pub updated_at_ms: i64,
     /// Seq of the last event of the stream applied (the idempotency guard).
     pub seq: u64,
+    /// The projector generation that wrote it (see [`Version`]).
+    pub generation: u64,
 }
 
 impl StockLevel {
+    /// The version its row is written at.
+    pub fn version(&self) -> Version {
+        Version {
+            generation: self.generation,
+            position: self.seq,
+        }
+    }
+
     /// What can still be sold: on hand minus reserved.
     pub fn available(&self) -> i64 {
         self.on_hand.saturating_sub(self.reserved)
@@ -205,9 +250,19 @@ pub struct CartState {
     pub updated_at_ms: i64,
     /// Seq of the last event of the stream applied (the idempotency guard).
     pub seq: u64,
+    /// The projector generation that wrote it (see [`Version`]).
+    pub generation: u64,
 }
 
 impl CartState {
+    /// The version its rows are written at.
+    pub fn version(&self) -> Version {
+        Version {
+            generation: self.generation,
+            position: self.seq,
+        }
+    }
+
     /// Whose cart it is: the customer named by the buyer identity, else its creator.
     pub fn owner(&self) -> Option<&str> {
         self.buyer_customer_id
@@ -299,4 +354,23 @@ pub fn sort_co_purchases(rows: &mut [CoPurchase]) {
             .cmp(&a.orders)
             .then_with(|| a.other_id.cmp(&b.other_id))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_order_by_generation_then_position() {
+        let v = |generation, position| Version {
+            generation,
+            position,
+        };
+        assert_eq!(v(0, 1).timestamp(), Some(1));
+        assert!(v(1, 0).timestamp() > v(0, (1 << 40) - 1).timestamp());
+        assert!(v(2, 5).timestamp() > v(1, 999_999).timestamp());
+        assert_eq!(v(0, 1 << 40).timestamp(), None);
+        assert_eq!(v(1 << 23, 0).timestamp(), None);
+        assert!(v((1 << 23) - 1, (1 << 40) - 1).timestamp().unwrap() > 0);
+    }
 }

@@ -24,17 +24,45 @@ pub enum Outcome {
     Ignored,
 }
 
-/// Applies `delivery` to `projector`'s read model.
+/// Applies `delivery` to `projector`'s read model, as generation `generation` of the projector.
+///
+/// A row written by an older generation counts as absent (a replica of the old generation wrote it after
+/// the rebuild's wipe); finding a row of a newer generation is an error: this projector was rebuilt elsewhere
+/// and must restart with the new generation (the runner notices within seconds).
 pub async fn apply<S: ProjectionStore>(
     store: &S,
     projector: Projector,
+    generation: u64,
     delivery: &Delivery,
 ) -> Result<Outcome, StoreError> {
     match projector {
-        Projector::OrderHistory => apply_order(store, delivery).await,
-        Projector::Stock => apply_stock(store, delivery).await,
-        Projector::Popularity => apply_popularity(store, delivery).await,
-        Projector::Carts => apply_cart(store, delivery).await,
+        Projector::OrderHistory => apply_order(store, generation, delivery).await,
+        Projector::Stock => apply_stock(store, generation, delivery).await,
+        Projector::Popularity => apply_popularity(store, generation, delivery).await,
+        Projector::Carts => apply_cart(store, generation, delivery).await,
+    }
+}
+
+/// The error of a projector that finds rows of a newer generation than its own.
+pub fn stale_generation(projector: Projector, mine: u64, found: u64) -> StoreError {
+    StoreError::Backend(format!(
+        "projector {projector} runs generation {mine} but the store holds generation {found}: it was rebuilt"
+    ))
+}
+
+/// The state to build on: `None` when absent or written by an older generation.
+fn current<T>(
+    projector: Projector,
+    generation: u64,
+    row: Option<T>,
+    generation_of: impl Fn(&T) -> u64,
+) -> Result<Option<T>, StoreError> {
+    match row {
+        Some(r) if generation_of(&r) > generation => {
+            Err(stale_generation(projector, generation, generation_of(&r)))
+        }
+        Some(r) if generation_of(&r) == generation => Ok(Some(r)),
+        _ => Ok(None),
     }
 }
 
@@ -56,7 +84,11 @@ fn stream_suffix<'a>(key: &'a str, prefix: &str) -> &'a str {
 // ---------------------------------------------------------------------------------------------------------
 // Order history.
 
-async fn apply_order<S: ProjectionStore>(store: &S, d: &Delivery) -> Result<Outcome, StoreError> {
+async fn apply_order<S: ProjectionStore>(
+    store: &S,
+    generation: u64,
+    d: &Delivery,
+) -> Result<Outcome, StoreError> {
     let Some(event) = decode::<wire::OrderEvent>(Projector::OrderHistory, d) else {
         return Ok(Outcome::Ignored);
     };
@@ -66,11 +98,17 @@ async fn apply_order<S: ProjectionStore>(store: &S, d: &Delivery) -> Result<Outc
         wire::OrderEvent::Placed(p) if !p.order_id.is_empty() => p.order_id.to_string(),
         _ => stream_suffix(&m.key, "order-").to_string(),
     };
-    let prev = store.order_state(&order_id).await?;
+    let prev = current(
+        Projector::OrderHistory,
+        generation,
+        store.order_state(&order_id).await?,
+        |s| s.generation,
+    )?;
     if prev.as_ref().is_some_and(|s| s.seq >= m.seq) {
         return Ok(Outcome::Duplicate);
     }
-    let next = next_order(prev, order_id, &event, m.seq, m.occurred_at_ms);
+    let mut next = next_order(prev, order_id, &event, m.seq, m.occurred_at_ms);
+    next.generation = generation;
     store.save_order(&next).await?;
     Ok(Outcome::Applied)
 }
@@ -95,6 +133,7 @@ pub fn next_order(
         placed_at_ms: None,
         updated_at_ms: at_ms,
         seq: 0,
+        generation: 0,
     });
     s.seq = seq;
     s.updated_at_ms = at_ms;
@@ -137,7 +176,11 @@ pub fn next_order(
 // ---------------------------------------------------------------------------------------------------------
 // Stock.
 
-async fn apply_stock<S: ProjectionStore>(store: &S, d: &Delivery) -> Result<Outcome, StoreError> {
+async fn apply_stock<S: ProjectionStore>(
+    store: &S,
+    generation: u64,
+    d: &Delivery,
+) -> Result<Outcome, StoreError> {
     let Some(event) = decode::<wire::InventoryEvent>(Projector::Stock, d) else {
         return Ok(Outcome::Ignored);
     };
@@ -154,11 +197,17 @@ async fn apply_stock<S: ProjectionStore>(store: &S, d: &Delivery) -> Result<Outc
     } else {
         variant_id
     };
-    let prev = store.stock(&variant_id).await?;
+    let prev = current(
+        Projector::Stock,
+        generation,
+        store.stock(&variant_id).await?,
+        |s| s.generation,
+    )?;
     if prev.as_ref().is_some_and(|s| s.seq >= m.seq) {
         return Ok(Outcome::Duplicate);
     }
-    let next = next_stock(prev, variant_id, &event, m.seq, m.occurred_at_ms);
+    let mut next = next_stock(prev, variant_id, &event, m.seq, m.occurred_at_ms);
+    next.generation = generation;
     store.save_stock(&next).await?;
     Ok(Outcome::Applied)
 }
@@ -177,6 +226,7 @@ pub fn next_stock(
         reserved: 0,
         updated_at_ms: at_ms,
         seq: 0,
+        generation: 0,
     });
     s.seq = seq;
     s.updated_at_ms = at_ms;
@@ -196,7 +246,11 @@ pub fn next_stock(
 // ---------------------------------------------------------------------------------------------------------
 // Carts.
 
-async fn apply_cart<S: ProjectionStore>(store: &S, d: &Delivery) -> Result<Outcome, StoreError> {
+async fn apply_cart<S: ProjectionStore>(
+    store: &S,
+    generation: u64,
+    d: &Delivery,
+) -> Result<Outcome, StoreError> {
     let Some(event) = decode::<wire::CartEvent>(Projector::Carts, d) else {
         return Ok(Outcome::Ignored);
     };
@@ -205,12 +259,18 @@ async fn apply_cart<S: ProjectionStore>(store: &S, d: &Delivery) -> Result<Outco
         wire::CartEvent::Created(c) if !c.cart_id.is_empty() => c.cart_id.to_string(),
         _ => stream_suffix(&m.key, "cart-").to_string(),
     };
-    let prev = store.cart_state(&cart_id).await?;
+    let prev = current(
+        Projector::Carts,
+        generation,
+        store.cart_state(&cart_id).await?,
+        |s| s.generation,
+    )?;
     if prev.as_ref().is_some_and(|s| s.seq >= m.seq) {
         return Ok(Outcome::Duplicate);
     }
     let previous_owner = prev.as_ref().and_then(|s| s.owner().map(str::to_string));
-    let next = next_cart(prev, cart_id, &event, m.seq, m.occurred_at_ms);
+    let mut next = next_cart(prev, cart_id, &event, m.seq, m.occurred_at_ms);
+    next.generation = generation;
     store.save_cart(&next, previous_owner.as_deref()).await?;
     Ok(Outcome::Applied)
 }
@@ -234,6 +294,7 @@ pub fn next_cart(
         created_at_ms: at_ms,
         updated_at_ms: at_ms,
         seq: 0,
+        generation: 0,
     });
     s.seq = seq;
     s.updated_at_ms = at_ms;
@@ -284,6 +345,7 @@ pub fn next_cart(
 
 async fn apply_popularity<S: ProjectionStore>(
     store: &S,
+    generation: u64,
     d: &Delivery,
 ) -> Result<Outcome, StoreError> {
     // Only `order.placed.v1` counts; don't decode the rest.
@@ -299,6 +361,7 @@ async fn apply_popularity<S: ProjectionStore>(
         return Ok(Outcome::Ignored);
     };
     let source = Source {
+        generation,
         partition: d.partition,
         offset: d.offset,
     };

@@ -220,3 +220,73 @@ async fn failing_writes_are_retried_and_counted_once() {
     cancel.cancel();
     run.await.unwrap();
 }
+
+/// Two replicas of every projector consume the same log at once (the in-memory bus gives every member every
+/// message: the worst case of a rebalance, where a member that lost its partition keeps writing), and one of
+/// them rebuilds every projector while the other keeps running. The rows stay exact, the other replica
+/// follows the new generation, and later events are projected once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_replicas_and_an_online_rebuild_stay_exact() {
+    use shop_bus::EventBus;
+    use shop_projections::{Projections, Projector};
+    use tokio_util::sync::CancellationToken;
+
+    let bus = MemoryBus::new();
+    let store = MemoryProjectionStore::new();
+    let scenario = common::generate("z", 30);
+    let messages: Vec<_> = scenario.items.iter().map(|(m, _)| m.clone()).collect();
+    let cancel = CancellationToken::new();
+    let a = Projections::new(store.clone());
+    let b = Projections::new(store.clone());
+    let runs: Vec<_> = [a.clone(), b.clone()]
+        .into_iter()
+        .map(|p| {
+            let (bus, cancel) = (bus.clone(), cancel.clone());
+            tokio::spawn(async move { p.run(bus, "shop", cancel).await })
+        })
+        .collect();
+    for chunk in messages.chunks(16) {
+        bus.publish(chunk.to_vec()).await.unwrap();
+        tokio::task::yield_now().await;
+    }
+    let want = common::expected(&scenario, &messages);
+    common::wait_for(&store, &scenario, &want, Duration::from_secs(20)).await;
+    assert!(
+        Projector::ALL
+            .iter()
+            .map(|p| a.lag(*p).duplicates + b.lag(*p).duplicates)
+            .sum::<u64>()
+            > 0,
+        "the replicas saw each other's work"
+    );
+
+    let before = common::snapshot(&store, &scenario).await;
+    for p in Projector::ALL {
+        a.rebuild(p).await.unwrap();
+    }
+    common::wait_for(&store, &scenario, &want, Duration::from_secs(20)).await;
+    assert_eq!(common::snapshot(&store, &scenario).await, before);
+    // B notices the new generation (it checks every 2 s) and restarts with it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while Projector::ALL
+        .iter()
+        .any(|p| b.lag(*p).generation != a.lag(*p).generation)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "replica b did not follow the rebuild"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let more = common::generate("z2", 10);
+    let more_messages: Vec<_> = more.items.iter().map(|(m, _)| m.clone()).collect();
+    bus.publish(more_messages.clone()).await.unwrap();
+    let want_more = common::expected(&more, &more_messages);
+    common::wait_for(&store, &more, &want_more, Duration::from_secs(20)).await;
+    assert_eq!(common::snapshot(&store, &scenario).await, before);
+    cancel.cancel();
+    for r in runs {
+        r.await.unwrap();
+    }
+}

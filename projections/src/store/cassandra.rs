@@ -15,9 +15,10 @@
 //! counted_orders        (order_id PK) → src, log_offset, counted_at_ms
 //! ```
 //!
-//! Per-stream rows are written `USING TIMESTAMP <stream seq>` and tallies `USING TIMESTAMP <offset + 1>`:
-//! Cassandra's last-write-wins then orders writes by log position rather than by wall clock (see the crate
-//! documentation). Consequently these tables are only ever wiped with `TRUNCATE` — a `DELETE` at wall-clock
+//! Per-stream rows are written `USING TIMESTAMP generation << 40 | seq` and tallies
+//! `USING TIMESTAMP generation << 40 | offset + 1` ([`Version::timestamp`]): Cassandra's last-write-wins then
+//! orders writes by projector generation and log position rather than by wall clock (see the crate
+//! documentation). Generations up to 2^23 and positions up to 2^40 fit. Consequently these tables are only ever wiped with `TRUNCATE` — a `DELETE` at wall-clock
 //! time would shadow every later write of the same row. Reads and plain writes run at QUORUM
 //! (LOCAL_QUORUM with a local datacenter) and are marked idempotent.
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
@@ -39,9 +40,12 @@ pub use shop_store::cassandra::CassandraSettings;
 use shop_store::cassandra::apply_migrations;
 
 use super::{ProjectionStore, StoreError};
-use crate::model::{
-    self, CartState, CartSummary, CoPurchase, OrderState, OrderSummary, Position,
-    ProductPopularity, Projector, Purchase, Source, StockLevel,
+use crate::{
+    model::{
+        self, CartState, CartSummary, CoPurchase, OrderState, OrderSummary, Position,
+        ProductPopularity, Projector, Purchase, Source, StockLevel, Version,
+    },
+    projector::stale_generation,
 };
 
 /// Client-side timeout of schema changes.
@@ -69,7 +73,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "CREATE TABLE IF NOT EXISTS order_states (
             order_id text PRIMARY KEY, customer_id text, number bigint, status text, financial_status text,
             currency text, total_minor bigint, created_at_ms bigint, placed_at_ms bigint, updated_at_ms bigint,
-            seq bigint)",
+            seq bigint, generation bigint)",
     ),
     (
         "projections_0004_order_history",
@@ -83,13 +87,14 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "projections_0005_stock_levels",
         "CREATE TABLE IF NOT EXISTS stock_levels (
             variant_id text PRIMARY KEY, on_hand bigint, reserved bigint, available bigint,
-            updated_at_ms bigint, seq bigint)",
+            updated_at_ms bigint, seq bigint, generation bigint)",
     ),
     (
         "projections_0006_cart_states",
         "CREATE TABLE IF NOT EXISTS cart_states (
             cart_id text PRIMARY KEY, created_by text, buyer_customer_id text, status text, currency text,
-            lines map<text, bigint>, order_id text, created_at_ms bigint, updated_at_ms bigint, seq bigint)",
+            lines map<text, bigint>, order_id text, created_at_ms bigint, updated_at_ms bigint, seq bigint,
+            generation bigint)",
     ),
     (
         "projections_0007_carts_by_owner",
@@ -101,19 +106,19 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "projections_0008_product_popularity",
         "CREATE TABLE IF NOT EXISTS product_popularity (
-            product_id text, src int, orders bigint, units bigint, last_offset bigint,
+            product_id text, src int, orders bigint, units bigint, last_offset bigint, generation bigint,
             PRIMARY KEY ((product_id), src))",
     ),
     (
         "projections_0009_co_purchases",
         "CREATE TABLE IF NOT EXISTS co_purchases (
-            product_id text, src int, other_id text, orders bigint, last_offset bigint,
+            product_id text, src int, other_id text, orders bigint, last_offset bigint, generation bigint,
             PRIMARY KEY ((product_id), src, other_id))",
     ),
     (
         "projections_0010_counted_orders",
         "CREATE TABLE IF NOT EXISTS counted_orders (
-            order_id text PRIMARY KEY, src int, log_offset bigint, counted_at_ms bigint)",
+            order_id text PRIMARY KEY, src int, log_offset bigint, counted_at_ms bigint, generation bigint)",
     ),
 ];
 
@@ -209,6 +214,7 @@ struct OrderStateRow {
     placed_at_ms: Option<i64>,
     updated_at_ms: Option<i64>,
     seq: Option<i64>,
+    generation: Option<i64>,
 }
 
 impl From<OrderStateRow> for OrderState {
@@ -225,6 +231,7 @@ impl From<OrderStateRow> for OrderState {
             placed_at_ms: r.placed_at_ms,
             updated_at_ms: r.updated_at_ms.unwrap_or(0),
             seq: r.seq.unwrap_or(0).max(0) as u64,
+            generation: r.generation.unwrap_or(0).max(0) as u64,
         }
     }
 }
@@ -265,6 +272,7 @@ struct StockRow {
     reserved: Option<i64>,
     updated_at_ms: Option<i64>,
     seq: Option<i64>,
+    generation: Option<i64>,
 }
 
 impl From<StockRow> for StockLevel {
@@ -275,6 +283,7 @@ impl From<StockRow> for StockLevel {
             reserved: r.reserved.unwrap_or(0),
             updated_at_ms: r.updated_at_ms.unwrap_or(0),
             seq: r.seq.unwrap_or(0).max(0) as u64,
+            generation: r.generation.unwrap_or(0).max(0) as u64,
         }
     }
 }
@@ -291,6 +300,7 @@ struct CartStateRow {
     created_at_ms: Option<i64>,
     updated_at_ms: Option<i64>,
     seq: Option<i64>,
+    generation: Option<i64>,
 }
 
 impl From<CartStateRow> for CartState {
@@ -306,6 +316,7 @@ impl From<CartStateRow> for CartState {
             created_at_ms: r.created_at_ms.unwrap_or(0),
             updated_at_ms: r.updated_at_ms.unwrap_or(0),
             seq: r.seq.unwrap_or(0).max(0) as u64,
+            generation: r.generation.unwrap_or(0).max(0) as u64,
         }
     }
 }
@@ -337,9 +348,34 @@ impl From<OwnerRow> for CartSummary {
     }
 }
 
-/// A write timestamp for a stream seq (Cassandra timestamps are signed 64-bit).
-fn version_ts(seq: u64) -> i64 {
+/// The write timestamp of `version` (generation in the high bits, position in the low 40).
+fn timestamp(version: Version) -> Result<i64, StoreError> {
+    version.timestamp().ok_or_else(|| {
+        backend(format!(
+            "version {version:?} does not fit a write timestamp"
+        ))
+    })
+}
+
+/// The write timestamp of a tally counted at `source`.
+fn tally_timestamp(source: Source) -> Result<i64, StoreError> {
+    timestamp(Version {
+        generation: source.generation,
+        position: source.offset.max(-1) as u64 + 1,
+    })
+}
+
+/// A seq as a `bigint`.
+fn ts_seq(seq: u64) -> i64 {
     seq.min(i64::MAX as u64) as i64
+}
+
+fn stale(source: Source, found: i64) -> StoreError {
+    stale_generation(
+        Projector::Popularity,
+        source.generation,
+        found.max(0) as u64,
+    )
 }
 
 impl CassandraProjectionStore {
@@ -426,18 +462,28 @@ impl CassandraProjectionStore {
         batch
     }
 
+    /// `(orders, units, last_offset)` of a tally as `source`'s generation sees it: a row of an older
+    /// generation counts as absent, one of a newer generation is an error.
     async fn tally_row(
         &self,
         product: &str,
-        src: i32,
-    ) -> Result<Option<(i64, i64, i64)>, StoreError> {
-        Ok(self
+        source: Source,
+    ) -> Result<(i64, i64, i64), StoreError> {
+        let row = self
             .s()
-            .execute_unpaged(&self.st().tally, (product, src))
+            .execute_unpaged(&self.st().tally, (product, source.partition))
             .await?
             .into_rows_result()?
-            .maybe_first_row::<(Option<i64>, Option<i64>, Option<i64>)>()?
-            .map(|(o, u, l)| (o.unwrap_or(0), u.unwrap_or(0), l.unwrap_or(-1))))
+            .maybe_first_row::<(Option<i64>, Option<i64>, Option<i64>, Option<i64>)>()?;
+        Ok(match row {
+            Some((_, _, _, Some(g))) if g > source.generation as i64 => {
+                return Err(stale(source, g));
+            }
+            Some((o, u, l, Some(g))) if g == source.generation as i64 => {
+                (o.unwrap_or(0), u.unwrap_or(0), l.unwrap_or(-1))
+            }
+            _ => (0, 0, -1),
+        })
     }
 
     /// Counts `units` of `product` bought at `source` unless its tally already did.
@@ -447,10 +493,7 @@ impl CassandraProjectionStore {
         product: &str,
         units: i64,
     ) -> Result<(), StoreError> {
-        let (orders, total_units, last) = self
-            .tally_row(product, source.partition)
-            .await?
-            .unwrap_or((0, 0, -1));
+        let (orders, total_units, last) = self.tally_row(product, source).await?;
         if last >= source.offset {
             return Ok(());
         }
@@ -463,7 +506,8 @@ impl CassandraProjectionStore {
                     orders + 1,
                     total_units.saturating_add(units),
                     source.offset,
-                    source.offset + 1,
+                    source.generation as i64,
+                    tally_timestamp(source)?,
                 ),
             )
             .await?;
@@ -480,14 +524,23 @@ impl CassandraProjectionStore {
         if others.is_empty() {
             return Ok(());
         }
-        let current: BTreeMap<String, (i64, i64)> = self
+        let rows = self
             .s()
             .execute_unpaged(&self.st().co_tallies, (product, source.partition, &others))
             .await?
-            .into_rows_result()?
-            .rows::<(String, Option<i64>, Option<i64>)>()?
-            .map(|r| r.map(|(other, o, l)| (other, (o.unwrap_or(0), l.unwrap_or(-1)))))
-            .collect::<Result<_, _>>()?;
+            .into_rows_result()?;
+        let mut current: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for row in rows.rows::<(String, Option<i64>, Option<i64>, Option<i64>)>()? {
+            let (other, orders, last, g) = row?;
+            match g {
+                Some(g) if g > source.generation as i64 => return Err(stale(source, g)),
+                Some(g) if g == source.generation as i64 => {
+                    current.insert(other, (orders.unwrap_or(0), last.unwrap_or(-1)));
+                }
+                _ => {}
+            }
+        }
+        let ts = tally_timestamp(source)?;
         let writes = others.into_iter().filter_map(|other| {
             let (orders, last) = current.get(other).copied().unwrap_or((0, -1));
             (last < source.offset).then(|| {
@@ -499,7 +552,8 @@ impl CassandraProjectionStore {
                         other,
                         orders + 1,
                         source.offset,
-                        source.offset + 1,
+                        source.generation as i64,
+                        ts,
                     ),
                 )
             })
@@ -539,14 +593,14 @@ impl Statements {
             .await?,
             order_state: prepare(
                 "SELECT order_id, customer_id, number, status, financial_status, currency, total_minor,
-                        created_at_ms, placed_at_ms, updated_at_ms, seq
+                        created_at_ms, placed_at_ms, updated_at_ms, seq, generation
                  FROM order_states WHERE order_id = ?",
             )
             .await?,
             save_order_state: prepare(
                 "INSERT INTO order_states (order_id, customer_id, number, status, financial_status, currency,
-                        total_minor, created_at_ms, placed_at_ms, updated_at_ms, seq)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+                        total_minor, created_at_ms, placed_at_ms, updated_at_ms, seq, generation)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
             )
             .await?,
             save_history: prepare(
@@ -564,24 +618,25 @@ impl Statements {
                 .await?,
             ),
             stock: prepare(
-                "SELECT variant_id, on_hand, reserved, updated_at_ms, seq FROM stock_levels WHERE variant_id = ?",
+                "SELECT variant_id, on_hand, reserved, updated_at_ms, seq, generation FROM stock_levels
+                 WHERE variant_id = ?",
             )
             .await?,
             save_stock: prepare(
-                "INSERT INTO stock_levels (variant_id, on_hand, reserved, available, updated_at_ms, seq)
-                 VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+                "INSERT INTO stock_levels (variant_id, on_hand, reserved, available, updated_at_ms, seq, generation)
+                 VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
             )
             .await?,
             cart_state: prepare(
                 "SELECT cart_id, created_by, buyer_customer_id, status, currency, lines, order_id, created_at_ms,
-                        updated_at_ms, seq
+                        updated_at_ms, seq, generation
                  FROM cart_states WHERE cart_id = ?",
             )
             .await?,
             save_cart_state: prepare(
                 "INSERT INTO cart_states (cart_id, created_by, buyer_customer_id, status, currency, lines, order_id,
-                        created_at_ms, updated_at_ms, seq)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+                        created_at_ms, updated_at_ms, seq, generation)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
             )
             .await?,
             save_owner_row: prepare(
@@ -602,28 +657,30 @@ impl Statements {
                 )
                 .await?,
             ),
-            counted: prepare("SELECT order_id FROM counted_orders WHERE order_id = ?").await?,
+            counted: prepare("SELECT generation FROM counted_orders WHERE order_id = ?").await?,
             mark_counted: prepare(
-                "INSERT INTO counted_orders (order_id, src, log_offset, counted_at_ms) VALUES (?, ?, ?, ?)",
-            )
-            .await?,
-            tally: prepare(
-                "SELECT orders, units, last_offset FROM product_popularity WHERE product_id = ? AND src = ?",
-            )
-            .await?,
-            save_tally: prepare(
-                "INSERT INTO product_popularity (product_id, src, orders, units, last_offset)
+                "INSERT INTO counted_orders (order_id, src, log_offset, counted_at_ms, generation)
                  VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?",
             )
             .await?,
+            tally: prepare(
+                "SELECT orders, units, last_offset, generation FROM product_popularity
+                 WHERE product_id = ? AND src = ?",
+            )
+            .await?,
+            save_tally: prepare(
+                "INSERT INTO product_popularity (product_id, src, orders, units, last_offset, generation)
+                 VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+            )
+            .await?,
             co_tallies: prepare(
-                "SELECT other_id, orders, last_offset FROM co_purchases
+                "SELECT other_id, orders, last_offset, generation FROM co_purchases
                  WHERE product_id = ? AND src = ? AND other_id IN ?",
             )
             .await?,
             save_co_tally: prepare(
-                "INSERT INTO co_purchases (product_id, src, other_id, orders, last_offset)
-                 VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?",
+                "INSERT INTO co_purchases (product_id, src, other_id, orders, last_offset, generation)
+                 VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
             )
             .await?,
             popularity: prepare(
@@ -727,7 +784,7 @@ impl ProjectionStore for CassandraProjectionStore {
     }
 
     async fn save_order(&self, s: &OrderState) -> Result<(), StoreError> {
-        let ts = version_ts(s.seq);
+        let ts = timestamp(s.version())?;
         let state = (
             &s.order_id,
             &s.customer_id,
@@ -739,7 +796,8 @@ impl ProjectionStore for CassandraProjectionStore {
             s.created_at_ms,
             s.placed_at_ms,
             s.updated_at_ms,
-            ts,
+            ts_seq(s.seq),
+            s.generation as i64,
             ts,
         );
         match s.summary() {
@@ -808,8 +866,9 @@ impl ProjectionStore for CassandraProjectionStore {
                     l.reserved,
                     l.available(),
                     l.updated_at_ms,
-                    version_ts(l.seq),
-                    version_ts(l.seq),
+                    ts_seq(l.seq),
+                    l.generation as i64,
+                    timestamp(l.version())?,
                 ),
             )
             .await?;
@@ -836,7 +895,7 @@ impl ProjectionStore for CassandraProjectionStore {
         s: &CartState,
         previous_owner: Option<&str>,
     ) -> Result<(), StoreError> {
-        let ts = version_ts(s.seq);
+        let ts = timestamp(s.version())?;
         let moved_from = previous_owner.filter(|prev| Some(*prev) != s.owner());
         let state = (
             &s.cart_id,
@@ -848,7 +907,8 @@ impl ProjectionStore for CassandraProjectionStore {
             &s.order_id,
             s.created_at_ms,
             s.updated_at_ms,
-            ts,
+            ts_seq(s.seq),
+            s.generation as i64,
             ts,
         );
         let summary = s.summary();
@@ -914,15 +974,17 @@ impl ProjectionStore for CassandraProjectionStore {
         source: Source,
         purchase: &Purchase,
     ) -> Result<bool, StoreError> {
-        let counted = self
+        let counted_by = self
             .s()
             .execute_unpaged(&self.st().counted, (&purchase.order_id,))
             .await?
             .into_rows_result()?
-            .maybe_first_row::<(String,)>()?
-            .is_some();
-        if counted {
-            return Ok(false);
+            .maybe_first_row::<(Option<i64>,)>()?
+            .and_then(|(g,)| g);
+        match counted_by {
+            Some(g) if g > source.generation as i64 => return Err(stale(source, g)),
+            Some(g) if g == source.generation as i64 => return Ok(false),
+            _ => {}
         }
         let products: Vec<&str> = purchase.products.keys().map(String::as_str).collect();
         let tallies = purchase.products.iter().map(|(product, units)| {
@@ -945,6 +1007,8 @@ impl ProjectionStore for CassandraProjectionStore {
                     source.partition,
                     source.offset,
                     shop_kernel::now_ms(),
+                    source.generation as i64,
+                    tally_timestamp(source)?,
                 ),
             )
             .await?;

@@ -2,29 +2,32 @@
 //! semantics exactly, including last-write-wins by version (a row remembers the version of its last write or
 //! delete; an older write or delete is ignored, a delete wins a tie).
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, HashMap},
     sync::Arc,
 };
 
 use parking_lot::Mutex;
 
 use super::{ProjectionStore, StoreError};
-use crate::model::{
-    self, CartState, CartSummary, CoPurchase, OrderState, OrderSummary, Position,
-    ProductPopularity, Projector, Purchase, Source, StockLevel,
+use crate::{
+    model::{
+        self, CartState, CartSummary, CoPurchase, OrderState, OrderSummary, Position,
+        ProductPopularity, Projector, Purchase, Source, StockLevel, Version,
+    },
+    projector::stale_generation,
 };
 
 /// A row with last-write-wins versioning; `value: None` is a tombstone.
 #[derive(Debug, Clone)]
 struct Cell<T> {
-    version: u64,
+    version: Version,
     value: Option<T>,
 }
 
 fn write<K: Eq + std::hash::Hash + Ord, T>(
     map: &mut BTreeMap<K, Cell<T>>,
     key: K,
-    version: u64,
+    version: Version,
     value: T,
 ) {
     match map.get(&key) {
@@ -41,7 +44,11 @@ fn write<K: Eq + std::hash::Hash + Ord, T>(
     }
 }
 
-fn delete<K: Eq + std::hash::Hash + Ord, T>(map: &mut BTreeMap<K, Cell<T>>, key: K, version: u64) {
+fn delete<K: Eq + std::hash::Hash + Ord, T>(
+    map: &mut BTreeMap<K, Cell<T>>,
+    key: K,
+    version: Version,
+) {
     match map.get(&key) {
         Some(c) if c.version > version => {}
         _ => {
@@ -66,18 +73,33 @@ where
 /// A per-partition tally with the offset of the last purchase it counted.
 #[derive(Debug, Clone)]
 struct Tally {
+    generation: u64,
     orders: i64,
     units: i64,
     /// -1: nothing counted yet (Kafka offsets start at 0).
     last_offset: i64,
 }
 
-impl Default for Tally {
-    fn default() -> Self {
+impl Tally {
+    fn empty(generation: u64) -> Self {
         Self {
+            generation,
             orders: 0,
             units: 0,
             last_offset: -1,
+        }
+    }
+
+    /// The tally as `source`'s generation sees it: a row of an older generation counts as absent.
+    fn current(row: Option<&Tally>, source: Source) -> Result<Tally, StoreError> {
+        match row {
+            Some(t) if t.generation > source.generation => Err(stale_generation(
+                Projector::Popularity,
+                source.generation,
+                t.generation,
+            )),
+            Some(t) if t.generation == source.generation => Ok(t.clone()),
+            _ => Ok(Tally::empty(source.generation)),
         }
     }
 }
@@ -100,7 +122,8 @@ struct Inner {
     popularity: BTreeMap<(String, i32), Tally>,
     /// (product, partition, other) → tally (`units` unused).
     co_purchase: BTreeMap<(String, i32, String), Tally>,
-    counted_orders: HashSet<String>,
+    /// order → generation that counted it.
+    counted_orders: HashMap<String, u64>,
 }
 
 /// The in-memory projection store. Cheap to clone (shared state).
@@ -219,12 +242,12 @@ impl ProjectionStore for MemoryProjectionStore {
                 row.placed_at_ms,
                 row.order_id.clone(),
             );
-            write(&mut g.history, key, state.seq, row);
+            write(&mut g.history, key, state.version(), row);
         }
         write(
             &mut g.orders,
             state.order_id.clone(),
-            state.seq,
+            state.version(),
             state.clone(),
         );
         Ok(())
@@ -256,7 +279,7 @@ impl ProjectionStore for MemoryProjectionStore {
         write(
             &mut g.stock,
             level.variant_id.clone(),
-            level.seq,
+            level.version(),
             level.clone(),
         );
         Ok(())
@@ -286,21 +309,21 @@ impl ProjectionStore for MemoryProjectionStore {
             delete(
                 &mut g.carts_by_owner,
                 (prev.to_string(), state.cart_id.clone()),
-                state.seq,
+                state.version(),
             );
         }
         if let Some(row) = state.summary() {
             write(
                 &mut g.carts_by_owner,
                 (row.customer_id.clone(), row.cart_id.clone()),
-                state.seq,
+                state.version(),
                 row,
             );
         }
         write(
             &mut g.carts,
             state.cart_id.clone(),
-            state.seq,
+            state.version(),
             state.clone(),
         );
         Ok(())
@@ -324,31 +347,43 @@ impl ProjectionStore for MemoryProjectionStore {
         purchase: &Purchase,
     ) -> Result<bool, StoreError> {
         let mut g = self.inner.lock();
-        if g.counted_orders.contains(&purchase.order_id) {
-            return Ok(false);
+        match g.counted_orders.get(&purchase.order_id) {
+            Some(&by) if by > source.generation => {
+                return Err(stale_generation(
+                    Projector::Popularity,
+                    source.generation,
+                    by,
+                ));
+            }
+            Some(&by) if by == source.generation => return Ok(false),
+            _ => {}
         }
+        // Read every row first (an error changes nothing), then write.
+        let mut writes = Vec::new();
+        let mut co_writes = Vec::new();
         for (product, units) in &purchase.products {
-            let t = g
-                .popularity
-                .entry((product.clone(), source.partition))
-                .or_default();
+            let key = (product.clone(), source.partition);
+            let mut t = Tally::current(g.popularity.get(&key), source)?;
             if t.last_offset < source.offset {
                 t.orders += 1;
                 t.units += units;
                 t.last_offset = source.offset;
+                writes.push((key, t));
             }
             for other in purchase.products.keys().filter(|o| *o != product) {
-                let t = g
-                    .co_purchase
-                    .entry((product.clone(), source.partition, other.clone()))
-                    .or_default();
+                let key = (product.clone(), source.partition, other.clone());
+                let mut t = Tally::current(g.co_purchase.get(&key), source)?;
                 if t.last_offset < source.offset {
                     t.orders += 1;
                     t.last_offset = source.offset;
+                    co_writes.push((key, t));
                 }
             }
         }
-        g.counted_orders.insert(purchase.order_id.clone());
+        g.popularity.extend(writes);
+        g.co_purchase.extend(co_writes);
+        g.counted_orders
+            .insert(purchase.order_id.clone(), source.generation);
         Ok(true)
     }
 

@@ -777,7 +777,8 @@ pub async fn full_flow<B: shop_bus::EventBus, S: ProjectionStore>(
                 if !p.topics().contains(&d.message.topic.as_str()) {
                     continue;
                 }
-                let outcome = projector::apply(&store, p, &d).await.unwrap();
+                let generation = store.generation(p).await.unwrap();
+                let outcome = projector::apply(&store, p, generation, &d).await.unwrap();
                 assert_ne!(
                     outcome,
                     Outcome::Applied,
