@@ -30,6 +30,8 @@ pub struct Config {
     pub cart: CartConfig,
     pub checkout: CheckoutConfig,
     pub rate_limit: RateLimitConfig,
+    /// Logs (pretty in development, JSON in production unless set), trace export over OTLP/HTTP, sampling.
+    pub telemetry: shop_telemetry::TelemetrySettings,
 }
 
 /// Deployment profile: decides the defaults of the settings that differ between a laptop and production.
@@ -258,6 +260,7 @@ impl Default for Config {
             cart: CartConfig::default(),
             checkout: CheckoutConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            telemetry: shop_telemetry::TelemetrySettings::default(),
         }
     }
 }
@@ -320,7 +323,10 @@ impl Config {
             fig = fig.merge(Toml::file_exact(f));
         }
         fig = fig.merge(Env::prefixed("THRIFTSHOP__").split("__"));
-        let cfg: Config = fig.extract().map_err(Box::new)?;
+        let mut cfg: Config = fig.extract().map_err(Box::new)?;
+        if cfg.profile == Profile::Production && fig.find_value("telemetry.log_format").is_err() {
+            cfg.telemetry.log_format = shop_telemetry::LogFormat::Json;
+        }
         let problems = cfg.problems();
         if problems.is_empty() {
             Ok(cfg)

@@ -103,6 +103,7 @@ fn open_bus(cfg: &Config) -> anyhow::Result<shop_bus::AnyBus> {
 fn gateway_options(
     cfg: &Config,
     peers: ServiceAddrs,
+    metrics: &shop_telemetry::Metrics,
 ) -> anyhow::Result<shop_gateway::GatewayOptions> {
     use shop_gateway::{hardening, limits};
     let g = &cfg.gateway;
@@ -140,6 +141,7 @@ fn gateway_options(
             cache_ttl: std::time::Duration::from_millis(g.token_cache_ms),
             ..Default::default()
         },
+        metrics: metrics.clone(),
         ..shop_gateway::GatewayOptions::default()
     })
 }
@@ -204,7 +206,8 @@ impl Shop {
             recommender: addr_of(Component::Recommender)?,
         };
         let storage = cfg.storage();
-        let gateway_opts = gateway_options(&cfg, services)?;
+        let metrics = shop_telemetry::Metrics::new();
+        let gateway_opts = gateway_options(&cfg, services, &metrics)?;
         let opts = ServiceOptions {
             storage,
             peers: services,
@@ -333,7 +336,7 @@ pub async fn serve_component(
     let listener = bind(c.configured_addr(&cfg), c.name()).await?;
     if c == Component::Gateway {
         return shop_gateway::serve(
-            gateway_options(&cfg, cfg.service_addrs())?,
+            gateway_options(&cfg, cfg.service_addrs(), &shop_telemetry::Metrics::new())?,
             listener,
             shutdown,
         )

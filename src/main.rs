@@ -83,15 +83,15 @@ fn shutdown_on_signal() -> CancellationToken {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,volo=warn,volo_thrift=warn".into()),
-        )
-        .init();
     let cli = Cli::parse();
     let mut cfg = Config::load(cli.config.as_deref())
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    // Logs and traces: one subscriber for the process; its guard flushes pending spans on exit.
+    let mut telemetry = cfg.telemetry.clone();
+    if let Some(Command::Serve { component, .. }) = &cli.command {
+        telemetry.service_name = format!("{}-{}", telemetry.service_name, component.name());
+    }
+    let _telemetry = shop_telemetry::init(&telemetry).context("starting telemetry")?;
     match cli.command {
         None => {
             let started = std::time::Instant::now();

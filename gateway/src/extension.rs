@@ -3,15 +3,20 @@
 //! around execution.
 use std::sync::Arc;
 
+use std::time::Instant;
+
 use async_graphql::{
     ServerError, ServerResult, ValidationResult, Variables,
     extensions::{
         Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
-        NextPrepareRequest, NextValidation,
+        NextPrepareRequest, NextRequest, NextValidation,
     },
-    parser::types::ExecutableDocument,
+    parser::types::{DocumentOperations, ExecutableDocument, OperationType},
 };
+use parking_lot::Mutex;
 use shop_kernel::Actor;
+use shop_telemetry::Metrics;
+use tracing::{Instrument, field::Empty};
 
 use crate::{hardening::Admission, limits::Limits};
 
@@ -42,6 +47,7 @@ fn with_code(mut e: ServerError, code: &str) -> ServerError {
 pub struct Gateway {
     pub admission: Arc<Admission>,
     pub limits: Arc<Limits>,
+    pub metrics: Metrics,
 }
 
 impl ExtensionFactory for Gateway {
@@ -49,24 +55,108 @@ impl ExtensionFactory for Gateway {
         Arc::new(GatewayExtension {
             admission: self.admission.clone(),
             limits: self.limits.clone(),
+            metrics: self.metrics.clone(),
+            operation: Mutex::new(None),
         })
     }
 }
 
+/// The executed operation's name (as sent) and type.
+type OperationInfo = (Option<String>, &'static str);
+
+/// One request's extension (created per request).
 struct GatewayExtension {
     admission: Arc<Admission>,
     limits: Arc<Limits>,
+    metrics: Metrics,
+    operation: Mutex<Option<OperationInfo>>,
+}
+
+/// The operation `name` selects in `doc` (or its only one).
+fn selected_operation(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationInfo> {
+    let (op_name, ty) = match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => (name.map(str::to_string), op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(n)) => (Some(n.to_string()), ops.get(n)?.node.ty),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            let (n, op) = ops.iter().next()?;
+            (Some(n.to_string()), op.node.ty)
+        }
+        _ => return None,
+    };
+    let ty = match ty {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    };
+    Some((op_name, ty))
 }
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for GatewayExtension {
+    /// The request span (`graphql.<operation>`, renamed once the operation is known) and the RED metrics.
+    async fn request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextRequest<'_>,
+    ) -> async_graphql::Response {
+        let span = tracing::info_span!(
+            "graphql.request",
+            otel.name = Empty,
+            otel.kind = "server",
+            otel.status_code = Empty,
+            graphql.operation.name = Empty,
+            graphql.operation.type = Empty,
+        );
+        let started = Instant::now();
+        let response = next.run(ctx).instrument(span.clone()).await;
+        let (name, ty) = self
+            .operation
+            .lock()
+            .clone()
+            .unwrap_or((None, "unknown"));
+        let operation = self.metrics.normalize_operation(name.as_deref());
+        let outcome = if response.errors.is_empty() {
+            shop_telemetry::metrics::outcome::OK
+        } else if response.data == async_graphql::Value::Null {
+            shop_telemetry::metrics::outcome::ERROR
+        } else {
+            shop_telemetry::metrics::outcome::PARTIAL
+        };
+        if !response.errors.is_empty() {
+            span.record("otel.status_code", "ERROR");
+        }
+        for e in &response.errors {
+            let code = match e.extensions.as_ref().and_then(|x| x.get("code")) {
+                Some(async_graphql::Value::String(c)) => c.clone(),
+                _ => "UNKNOWN".to_string(),
+            };
+            self.metrics.gateway_error(operation.clone(), code);
+        }
+        self.metrics
+            .gateway_request(operation, ty, outcome, started.elapsed());
+        response
+    }
+
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
         request: async_graphql::Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<async_graphql::Request> {
-        let request = self.admission.admit(request)?;
+        let name = request.operation_name.clone();
+        let mut request = tracing::info_span!("graphql.parse")
+            .in_scope(|| self.admission.admit(request))?;
+        if let Ok(doc) = request.parsed_query() {
+            let info = selected_operation(doc, name.as_deref());
+            if let Some((op_name, ty)) = &info {
+                let span = tracing::Span::current();
+                let shown = self.metrics.normalize_operation(op_name.as_deref());
+                span.record("otel.name", format!("graphql.{}", shown.as_ref()));
+                span.record("graphql.operation.name", shown.as_ref());
+                span.record("graphql.operation.type", *ty);
+            }
+            *self.operation.lock() = info;
+        }
         next.run(ctx, request).await
     }
 
@@ -87,7 +177,11 @@ impl Extension for GatewayExtension {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await.map_err(|errs| {
+        let result = next
+            .run(ctx)
+            .instrument(tracing::info_span!("graphql.validate"))
+            .await
+            .map_err(|errs| {
             errs.into_iter()
                 .map(|e| with_code(e, VALIDATION_FAILED))
                 .collect::<Vec<_>>()
@@ -118,6 +212,9 @@ impl Extension for GatewayExtension {
         next: NextExecute<'_>,
     ) -> async_graphql::Response {
         let actor = ctx.data_opt::<Actor>().cloned().unwrap_or_default();
-        shop_rpc::with_actor(&actor, next.run(ctx, operation_name)).await
+        let span = tracing::info_span!("graphql.execute");
+        shop_rpc::with_actor(&actor, next.run(ctx, operation_name))
+            .instrument(span)
+            .await
     }
 }

@@ -1,4 +1,5 @@
-//! HTTP transport: `POST/GET /graphql`, `GET /graphql/ws` (graphql-transport-ws), `GET /healthz`.
+//! HTTP transport: `POST/GET /graphql`, `GET /graphql/ws` (graphql-transport-ws), `GET /healthz` (live),
+//! `GET /readyz` (every service reachable), `GET /metrics` (Prometheus).
 use std::sync::Arc;
 
 use async_graphql::{
@@ -37,6 +38,8 @@ pub struct AppState {
     pub clients: Arc<Clients>,
     pub auth: Arc<auth::Authenticator>,
     pub limits: Arc<crate::limits::Limits>,
+    pub metrics: shop_telemetry::Metrics,
+    pub peers: shop_rpc::ServiceAddrs,
     pub max_batch: usize,
     pub trust_forwarded_for: bool,
     pub graphiql: bool,
@@ -424,7 +427,59 @@ pub async fn ws_graphql(
         .into_response()
 }
 
-/// `GET /healthz`.
+/// `GET /healthz`: the gateway process is alive.
 pub async fn healthz() -> &'static str {
     "ok"
+}
+
+/// How long `/readyz` waits for each service to accept a connection.
+const READY_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `GET /readyz`: 200 when every service accepts connections, else 503 listing those that do not
+/// (`{"status":"ready"|"not_ready","unavailable":[…]}`); mirrored in `thriftshop_component_ready`.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let p = state.peers;
+    let peers = [
+        ("catalog", p.catalog),
+        ("inventory", p.inventory),
+        ("cart", p.cart),
+        ("order", p.order),
+        ("user", p.user),
+        ("session", p.session),
+        ("recommender", p.recommender),
+    ];
+    let probes = peers.map(|(name, addr)| async move {
+        let up = matches!(
+            tokio::time::timeout(READY_PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr)).await,
+            Ok(Ok(_))
+        );
+        (name, up)
+    });
+    let results = futures::future::join_all(probes).await;
+    let down: Vec<&str> = results
+        .iter()
+        .filter(|(_, up)| !up)
+        .map(|(n, _)| *n)
+        .collect();
+    for (name, up) in &results {
+        state.metrics.set_ready(*name, *up);
+    }
+    state.metrics.set_ready("gateway", down.is_empty());
+    let (status, word) = if down.is_empty() {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
+    };
+    let body = serde_json::json!({ "status": word, "unavailable": down });
+    json_response(status, body.to_string(), false)
+}
+
+/// `GET /metrics`: Prometheus text (OpenMetrics when the scraper asks for it).
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let (content_type, body) = state.metrics.encode_for(accept);
+    let mut resp = Response::new(Body::from(body));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
 }

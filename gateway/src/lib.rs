@@ -67,8 +67,8 @@ pub struct GatewayOptions {
     pub limits: limits::LimitOptions,
     /// Take the client address from the last `X-Forwarded-For` entry (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
-    /// How long `cartCheckout` may wait for the order's outcome (not used yet).
-    pub checkout_wait_ms: u64,
+    /// Where RED metrics go (served on `/metrics`).
+    pub metrics: shop_telemetry::Metrics,
 }
 
 impl Default for GatewayOptions {
@@ -89,7 +89,6 @@ impl Default for GatewayOptions {
             max_depth: 15,
             max_complexity: 10_000,
             max_body_bytes: 256 * 1024,
-            checkout_wait_ms: 0,
             auth: auth::AuthOptions::default(),
             introspection: true,
             field_suggestions: true,
@@ -98,6 +97,7 @@ impl Default for GatewayOptions {
             max_batch: 16,
             limits: limits::LimitOptions::default(),
             trust_forwarded_for: false,
+            metrics: shop_telemetry::Metrics::new(),
         }
     }
 }
@@ -123,7 +123,11 @@ pub fn build_schema(
         .data(authenticator)
         .data(loaders)
         .data(limits.clone())
-        .extension(extension::Gateway { admission, limits })
+        .extension(extension::Gateway {
+            admission,
+            limits,
+            metrics: opts.metrics.clone(),
+        })
         .limit_depth(opts.max_depth)
         .limit_complexity(opts.max_complexity)
         .limit_recursive_depth(64)
@@ -147,7 +151,8 @@ pub fn schema_sdl() -> String {
     )
 }
 
-/// The HTTP router: `POST/GET /graphql`, `GET /graphql/ws` (graphql-transport-ws) and `GET /healthz`.
+/// The HTTP router: `POST/GET /graphql`, `GET /graphql/ws` (graphql-transport-ws), `GET /healthz`, `GET /readyz`
+/// and `GET /metrics`.
 /// Thrift clients are built here, once; no connection is made until a request needs a service.
 pub fn router(opts: GatewayOptions) -> Router {
     let clients = Arc::new(Clients::new(opts.peers, opts.client));
@@ -164,6 +169,8 @@ pub fn router(opts: GatewayOptions) -> Router {
         clients,
         auth: authenticator,
         limits,
+        metrics: opts.metrics.clone(),
+        peers: opts.peers,
         max_batch: opts.max_batch,
         trust_forwarded_for: opts.trust_forwarded_for,
         graphiql: opts.graphiql,
@@ -173,6 +180,8 @@ pub fn router(opts: GatewayOptions) -> Router {
         .route("/graphql", get(http::get_graphql).post(http::post_graphql))
         .route("/graphql/ws", get(http::ws_graphql))
         .route("/healthz", get(http::healthz))
+        .route("/readyz", get(http::readyz))
+        .route("/metrics", get(http::metrics))
         .layer(RequestBodyLimitLayer::new(opts.max_body_bytes))
         .with_state(state)
 }

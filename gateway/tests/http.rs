@@ -588,3 +588,85 @@ async fn request_budget_is_enforced_per_client() {
     assert_eq!(first_code(&v), "RESOURCE_EXHAUSTED", "{v}");
     assert!(v["errors"][0]["extensions"]["retryAfterSeconds"].as_u64() >= Some(1));
 }
+
+/// `/metrics` parses as Prometheus text and shows RED series per operation (errors by code); `/healthz` is live.
+#[tokio::test]
+async fn metrics_show_red_series_per_operation() {
+    let gw = start().await;
+    gw.query("query Shop { __typename }").await;
+    gw.query("query Shop { __typename }").await;
+    gw.query("query Broken { products(first: \"x\") { nodes { id } } }").await;
+    let health = gw.http.get(format!("{}/healthz", gw.url)).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let text = gw
+        .http
+        .get(format!("{}/metrics", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let exp = shop_telemetry::testing::parse_exposition(&text).expect("valid exposition");
+    let requests = exp.series("thriftshop_gateway_requests_total");
+    let count = |op: &str, outcome: &str| {
+        requests
+            .iter()
+            .filter(|s| {
+                s.labels.get("operation").map(String::as_str) == Some(op)
+                    && s.labels.get("outcome").map(String::as_str) == Some(outcome)
+            })
+            .map(|s| s.value)
+            .sum::<f64>()
+    };
+    assert_eq!(count("Shop", "ok"), 2.0, "{text}");
+    assert_eq!(count("Broken", "error"), 1.0, "{text}");
+    assert!(
+        exp.series("thriftshop_gateway_errors_total")
+            .iter()
+            .any(|s| s.labels.get("code").map(String::as_str) == Some("GRAPHQL_VALIDATION_FAILED")),
+        "{text}"
+    );
+    assert!(!exp.series("thriftshop_gateway_request_duration_seconds_bucket").is_empty());
+}
+
+/// `/readyz` is 503 (naming the services) while services are unreachable, 200 once they all accept connections,
+/// and 503 again when one goes away.
+#[tokio::test]
+async fn readyz_follows_the_services() {
+    let mut listeners = Vec::new();
+    for _ in 0..7 {
+        listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+    let peers = ServiceAddrs {
+        catalog: addrs[0],
+        inventory: addrs[1],
+        cart: addrs[2],
+        order: addrs[3],
+        user: addrs[4],
+        session: addrs[5],
+        recommender: addrs[6],
+    };
+    let down = start().await;
+    let resp = down.http.get(format!("{}/readyz", down.url)).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["status"], "not_ready");
+    assert_eq!(v["unavailable"].as_array().unwrap().len(), 7, "{v}");
+
+    let gw = start_with(|o| o.peers = peers).await;
+    let ready = |gw: &Gateway| {
+        let req = gw.http.get(format!("{}/readyz", gw.url)).send();
+        async move {
+            let resp = req.await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, v) = ready(&gw).await;
+    assert_eq!((status, &v["status"]), (200, &json!("ready")), "{v}");
+    drop(listeners.remove(3)); // the order service goes away
+    let (status, v) = ready(&gw).await;
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(v["unavailable"], json!(["order"]));
+}
