@@ -10,8 +10,10 @@
 //!
 //! Entry point: [`run`] (or [`Projections::run`] to keep a handle for [`Projections::lag`] and
 //! [`Projections::rebuild`]). Each projector is one consumer-group member (`<prefix>.<projector>.g<generation>`)
-//! running [`shop_bus::consumer::run_consumer`] (at-least-once: the group's position is committed only after
-//! a delivery was applied).
+//! that polls a batch, applies it and then commits it (at-least-once: a position is committed only once
+//! everything before it was applied). Within a batch, different streams are applied concurrently and each
+//! stream in log order (popularity keeps each partition in order); a failing write is retried with backoff
+//! until it succeeds or the projector stops, so nothing is skipped.
 //!
 //! # Exactly-once effect over at-least-once delivery
 //!
@@ -32,8 +34,8 @@
 //!   They are kept per *source partition* (`(product, partition)`; the query sums the partitions), and each
 //!   tally row remembers the offset of the last purchase it counted: a row is incremented only when the
 //!   delivery's offset is beyond it (and written `USING TIMESTAMP generation << 40 | offset + 1`). Only one
-//!   member consumes a partition, in order, so this is an exact guard against redelivery, also half-way
-//!   through an order's rows. Once every row of an order is counted, a marker row for the order id is
+//!   member consumes a partition, and the popularity projector applies it strictly in order, so this is an
+//!   exact guard against redelivery, also half-way through an order's rows. Once every row of an order is counted, a marker row for the order id is
 //!   written; a republished copy at another offset finds the marker and is skipped. See
 //!   [`ProjectionStore::record_purchase`].
 //!
@@ -79,8 +81,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use futures::StreamExt;
 use parking_lot::Mutex;
-use shop_bus::{Delivery, EventBus};
+use shop_bus::{Delivery, EventBus, Subscription};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -95,8 +98,14 @@ use crate::{lag::Stats, model::Position};
 pub const GENERATION_CHECK: Duration = Duration::from_secs(2);
 /// A partition's position is saved when this much time passed since its last save…
 const POSITION_SAVE_INTERVAL: Duration = Duration::from_millis(250);
-/// …or after this many deliveries.
+/// …or after this many batches.
 const POSITION_SAVE_EVERY: u64 = 100;
+/// Deliveries polled at once.
+const BATCH: usize = 256;
+/// How long a poll waits for the first delivery.
+const POLL_WAIT: Duration = Duration::from_millis(250);
+/// Streams of one batch applied at once.
+const MAX_PARALLEL_STREAMS: usize = 32;
 
 type RebuildReply = oneshot::Sender<Result<u64, StoreError>>;
 /// (topic, partition) → how far the projector got.
@@ -111,9 +120,6 @@ struct Mark {
     /// Deliveries handled since.
     unsaved: u64,
 }
-/// A boxed delivery handler future.
-type HandlerFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), shop_kernel::Error>> + Send>>;
 
 struct Shared {
     stats: HashMap<Projector, Mutex<Stats>>,
@@ -244,11 +250,13 @@ impl<S: ProjectionStore> Projections<S> {
             let group = format!("{prefix}.{}.g{generation}", p.name());
             tracing::info!(projector = %p, %group, "projector starting");
             let run_token = cancel.child_token();
-            let consumer = shop_bus::consumer::run_consumer(
+            let consumer = self.consume(
                 bus.clone(),
                 group,
                 topics.clone(),
-                self.handler(p, generation, positions),
+                p,
+                generation,
+                positions,
                 run_token.clone(),
             );
             tokio::pin!(consumer);
@@ -303,74 +311,181 @@ impl<S: ProjectionStore> Projections<S> {
         }
     }
 
-    /// The delivery handler of `p` in `generation`, starting from the stored `positions`.
-    fn handler(
+    /// Consumes as generation `generation` of `p` until `cancel`: poll a batch, apply it, commit it.
+    ///
+    /// Within a batch, deliveries are grouped by stream (popularity: by partition, since its tally guards
+    /// need each partition in order) and the groups are applied concurrently, each in order; the batch is
+    /// committed and its positions saved once every group is done. So a stream's events apply one after
+    /// the other in log order, and a committed or saved position never covers an unapplied delivery.
+    #[allow(clippy::too_many_arguments)]
+    async fn consume<B: EventBus>(
         &self,
+        bus: B,
+        group: String,
+        topics: Vec<String>,
         p: Projector,
         generation: u64,
         positions: Vec<Position>,
-    ) -> impl FnMut(Delivery) -> HandlerFuture + Send + 'static {
-        let positions: Arc<Mutex<Cursor>> = Arc::new(Mutex::new(
-            positions
-                .into_iter()
-                .map(|p| {
-                    let mark = Mark {
-                        done: p.offset,
-                        saved_at: Some(Instant::now()),
-                        unsaved: 0,
-                    };
-                    ((p.topic, p.partition), mark)
-                })
-                .collect(),
-        ));
-        let this = self.clone();
-        move |d: Delivery| {
-            let this = this.clone();
-            let positions = positions.clone();
-            Box::pin(async move {
-                let key = (d.message.topic.clone(), d.partition);
-                if positions
-                    .lock()
-                    .get(&key)
-                    .is_some_and(|mark| mark.done >= d.offset)
-                {
-                    this.stats(p).lock().record(Outcome::Duplicate, 0, 0);
-                    return Ok(());
-                }
-                let started = Instant::now();
-                let outcome = projector::apply(&this.store, p, generation, &d).await?;
-                let now = shop_kernel::now_ms();
-                this.stats(p)
-                    .lock()
-                    .record(outcome, d.message.occurred_at_ms, now);
-                let save = {
-                    let mut g = positions.lock();
-                    let mark = g.entry(key.clone()).or_insert(Mark {
-                        done: -1,
-                        saved_at: None,
-                        unsaved: 0,
-                    });
-                    mark.done = mark.done.max(d.offset);
-                    mark.unsaved += 1;
-                    mark.saved_at
-                        .is_none_or(|t| t.elapsed() >= POSITION_SAVE_INTERVAL)
-                        || mark.unsaved >= POSITION_SAVE_EVERY
+        cancel: CancellationToken,
+    ) {
+        let mut marks: Cursor = positions
+            .into_iter()
+            .map(|pos| {
+                let mark = Mark {
+                    done: pos.offset,
+                    saved_at: Some(Instant::now()),
+                    unsaved: 0,
                 };
-                if save {
+                ((pos.topic, pos.partition), mark)
+            })
+            .collect();
+        let Some(mut sub) = retry_bus(&cancel, || bus.subscribe(&group, &topics)).await else {
+            return;
+        };
+        let mut backoff = Duration::from_millis(100);
+        while !cancel.is_cancelled() {
+            let polled = tokio::select! {
+                polled = sub.poll(BATCH, POLL_WAIT) => polled,
+                _ = cancel.cancelled() => break,
+            };
+            let batch = match polled {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(projector = %p, %group, error = %e, "poll failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = cancel.cancelled() => break,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(100);
+            if batch.is_empty() {
+                continue;
+            }
+            // Group by stream (by partition for popularity), keeping log order within each group.
+            let mut groups: Vec<Vec<Delivery>> = Vec::new();
+            let mut index: HashMap<(String, i32, String), usize> = HashMap::new();
+            let mut last: HashMap<(String, i32), Delivery> = HashMap::new();
+            for d in batch {
+                let pk = (d.message.topic.clone(), d.partition);
+                last.insert(pk.clone(), d.clone());
+                if marks.get(&pk).is_some_and(|m| m.done >= d.offset) {
+                    self.stats(p).lock().record(Outcome::Duplicate, 0, 0);
+                    continue;
+                }
+                let key = match p {
+                    Projector::Popularity => (pk.0, pk.1, String::new()),
+                    _ => (pk.0, pk.1, d.message.key.clone()),
+                };
+                let at = *index.entry(key).or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+                groups[at].push(d);
+            }
+            let applied = futures::stream::iter(groups)
+                .map(|g| self.apply_in_order(p, generation, g, &cancel))
+                .buffer_unordered(MAX_PARALLEL_STREAMS)
+                .fold(true, |all, ok| async move { all && ok })
+                .await;
+            if !applied {
+                // Shut down mid-retry: the batch stays uncommitted (what was applied is guarded).
+                break;
+            }
+            for (pk, d) in last {
+                if let Err(e) = sub.commit(&d).await {
+                    tracing::warn!(projector = %p, %group, error = %e, "commit failed");
+                }
+                let mark = marks.entry(pk.clone()).or_insert(Mark {
+                    done: -1,
+                    saved_at: None,
+                    unsaved: 0,
+                });
+                mark.done = mark.done.max(d.offset);
+                mark.unsaved += 1;
+                let due = mark
+                    .saved_at
+                    .is_none_or(|t| t.elapsed() >= POSITION_SAVE_INTERVAL)
+                    || mark.unsaved >= POSITION_SAVE_EVERY;
+                if due {
                     let position = Position {
-                        topic: key.0.clone(),
-                        partition: key.1,
-                        offset: d.offset,
+                        topic: pk.0,
+                        partition: pk.1,
+                        offset: mark.done,
                     };
-                    this.store.save_position(p, generation, &position).await?;
-                    if let Some(mark) = positions.lock().get_mut(&key) {
-                        mark.saved_at = Some(Instant::now());
-                        mark.unsaved = 0;
+                    match self.store.save_position(p, generation, &position).await {
+                        Ok(()) => {
+                            mark.saved_at = Some(Instant::now());
+                            mark.unsaved = 0;
+                        }
+                        Err(e) => {
+                            tracing::warn!(projector = %p, error = %e, "saving the position failed")
+                        }
                     }
                 }
-                tracing::trace!(projector = %p, ?outcome, elapsed_us = started.elapsed().as_micros() as u64, "delivery handled");
-                Ok(())
-            })
+            }
+        }
+        if let Err(e) = sub.close().await {
+            tracing::warn!(projector = %p, %group, error = %e, "leaving the consumer group failed");
+        }
+    }
+
+    /// Applies one stream's deliveries in order, retrying each until it succeeds; false if cancelled first.
+    async fn apply_in_order(
+        &self,
+        p: Projector,
+        generation: u64,
+        deliveries: Vec<Delivery>,
+        cancel: &CancellationToken,
+    ) -> bool {
+        for d in deliveries {
+            let mut wait = Duration::from_millis(20);
+            loop {
+                match projector::apply(&self.store, p, generation, &d).await {
+                    Ok(outcome) => {
+                        self.stats(p).lock().record(
+                            outcome,
+                            d.message.occurred_at_ms,
+                            shop_kernel::now_ms(),
+                        );
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(projector = %p, partition = d.partition, offset = d.offset,
+                            error = %e, "applying failed; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = cancel.cancelled() => return false,
+                        }
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Retries a bus call with backoff until it succeeds; `None` when cancelled first.
+async fn retry_bus<T, F, Fut>(cancel: &CancellationToken, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, shop_bus::BusError>>,
+{
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match f().await {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                tracing::warn!(error = %e, "bus unavailable; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = cancel.cancelled() => return None,
+                }
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
         }
     }
 }

@@ -95,8 +95,11 @@ impl Version {
     /// (generation ≥ 2^23 or position ≥ 2^40).
     pub fn timestamp(self) -> Option<i64> {
         let max_generation = 1u64 << (63 - Self::POSITION_BITS);
-        (self.generation < max_generation && self.position < (1u64 << Self::POSITION_BITS))
-            .then(|| ((self.generation << Self::POSITION_BITS) | self.position) as i64)
+        if self.generation < max_generation && self.position < (1u64 << Self::POSITION_BITS) {
+            Some(((self.generation << Self::POSITION_BITS) | self.position) as i64)
+        } else {
+            None
+        }
     }
 }
 
