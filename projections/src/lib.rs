@@ -35,16 +35,16 @@
 //!   tally row remembers the offset of the last purchase it counted: a row is incremented only when the
 //!   delivery's offset is beyond it (and written `USING TIMESTAMP generation << 40 | offset + 1`). Only one
 //!   member consumes a partition, and the popularity projector applies it strictly in order, so this is an
-//!   exact guard against redelivery, also half-way through an order's rows. Once every row of an order is counted, a marker row for the order id is
-//!   written; a republished copy at another offset finds the marker and is skipped. See
-//!   [`ProjectionStore::record_purchase`].
+//!   exact guard against redelivery, also half-way through an order's rows. Once every row of an order is
+//!   counted, a marker row for the order id is written; a republished copy at another offset finds the
+//!   marker and is skipped. See [`ProjectionStore::record_purchase`].
 //!
 //! # Positions
 //!
 //! The projector records `(topic, partition) → offset` for its generation in the store
-//! ([`ProjectionStore::save_position`], monotonic, written `USING TIMESTAMP offset + 1`): after the first
-//! delivery of a partition, then at most every 250 ms or 100 deliveries (one write per event would double the
-//! writes for no gain in safety). On start it loads them and skips deliveries at or before them without
+//! ([`ProjectionStore::save_position`], monotonic, written `USING TIMESTAMP offset + 1`) after a batch is
+//! applied: after the first batch of a partition, then at most every 250 ms or 100 batches (one write per
+//! event would double the writes for no gain in safety). On start it loads them and skips deliveries at or before them without
 //! touching the read model (the group's committed offsets in Kafka lag behind: they are committed in the
 //! background). Positions are a fast path and a progress report; the row guards above are what make the
 //! effect exactly-once, so a position behind the rows only costs a few guarded re-reads.
@@ -117,7 +117,7 @@ struct Mark {
     done: i64,
     /// When the position was last saved (`None`: never in this run).
     saved_at: Option<Instant>,
-    /// Deliveries handled since.
+    /// Batches applied since.
     unsaved: u64,
 }
 
@@ -165,7 +165,7 @@ impl<S: ProjectionStore> Projections<S> {
         &self.store
     }
 
-    /// Runs every projector until `cancel` is cancelled.
+    /// Runs every projector until `cancel` is cancelled. Run a handle once at a time (clones share it).
     pub async fn run<B: EventBus>(&self, bus: B, group_prefix: &str, cancel: CancellationToken) {
         self.run_some(bus, group_prefix, &Projector::ALL, cancel)
             .await
@@ -441,6 +441,10 @@ impl<S: ProjectionStore> Projections<S> {
         cancel: &CancellationToken,
     ) -> bool {
         for d in deliveries {
+            if cancel.is_cancelled() {
+                // Stop promptly (a rebuild or shutdown waits for this); the rest stays uncommitted.
+                return false;
+            }
             let mut wait = Duration::from_millis(20);
             loop {
                 match projector::apply(&self.store, p, generation, &d).await {
