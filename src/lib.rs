@@ -215,6 +215,7 @@ impl Shop {
             bus: open_bus(&cfg)?,
             tuning: cfg.tuning(),
             ready: shop_rpc::Readiness::new(),
+            metrics: metrics.clone(),
         };
         let mut tasks = Vec::new();
         let mut signals = Vec::new();
@@ -351,6 +352,7 @@ pub async fn serve_component(
         client: cfg.client_settings(),
         bus: open_bus(&cfg)?,
         tuning: cfg.tuning(),
+        metrics: Default::default(),
     };
     run_service(c, opts, listener, shutdown)
         .await

@@ -1,7 +1,9 @@
 //! Runs a consumer group member: poll, handle each message, commit; leave the group cleanly on shutdown.
 use std::{collections::VecDeque, future::Future, time::Duration};
 
+use shop_telemetry::OpenTelemetrySpanExt as _;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::{Delivery, EventBus, Subscription};
 
@@ -21,6 +23,7 @@ pub async fn run_consumer<B, H, Fut>(
     H: FnMut(Delivery) -> Fut + Send,
     Fut: Future<Output = Result<(), shop_kernel::Error>> + Send,
 {
+    let system = bus.messaging_system();
     let Some(mut subscription) = subscribe(&bus, &group, &topics, &shutdown).await else {
         return;
     };
@@ -41,7 +44,7 @@ pub async fn run_consumer<B, H, Fut>(
             }
         };
         for delivery in batch {
-            if !handle(&mut handler, &delivery, &group, &shutdown).await {
+            if !handle(&mut handler, &delivery, &group, system, &shutdown).await {
                 break 'outer;
             }
             commit(&mut subscription, &delivery, &group).await;
@@ -66,6 +69,7 @@ pub async fn run_consumer_concurrent<B, H, Fut>(
     Fut: Future<Output = Result<(), shop_kernel::Error>> + Send + 'static,
 {
     let max_in_flight = max_in_flight.max(1);
+    let system = bus.messaging_system();
     let Some(mut subscription) = subscribe(&bus, &group, &topics, &shutdown).await else {
         return;
     };
@@ -98,10 +102,9 @@ pub async fn run_consumer_concurrent<B, H, Fut>(
                     let shutdown = shutdown.clone();
                     let group = group.clone();
                     let d = delivery.clone();
-                    let task =
-                        tokio::spawn(
-                            async move { handle(&mut handler, &d, &group, &shutdown).await },
-                        );
+                    let task = tokio::spawn(async move {
+                        handle(&mut handler, &d, &group, system, &shutdown).await
+                    });
                     in_flight.push_back((delivery, task));
                 }
             }
@@ -145,7 +148,51 @@ async fn subscribe<B: EventBus>(
 }
 
 /// Runs the handler until it succeeds (retrying with backoff); false if shutdown interrupted the retries.
+/// The whole of it runs in a `<topic> process` consumer span parented by the message's `traceparent`.
 async fn handle<H, Fut>(
+    handler: &mut H,
+    delivery: &Delivery,
+    group: &str,
+    system: &'static str,
+    shutdown: &CancellationToken,
+) -> bool
+where
+    H: FnMut(Delivery) -> Fut,
+    Fut: Future<Output = Result<(), shop_kernel::Error>>,
+{
+    let topic = delivery.message.topic.as_str();
+    let span = tracing::info_span!(
+        "bus.process",
+        otel.name = %format_args!("{topic} process"),
+        otel.kind = "consumer",
+        messaging.system = system,
+        messaging.operation.type = "process",
+        messaging.destination.name = topic,
+        messaging.destination.partition.id = delivery.partition,
+        messaging.consumer.group.name = group,
+        messaging.message.id = delivery.message.event_id.as_str(),
+        messaging.kafka.offset = delivery.offset,
+        otel.status_code = tracing::field::Empty,
+    );
+    if !span.is_disabled()
+        && let Some(parent) = delivery
+            .message
+            .traceparent
+            .as_deref()
+            .and_then(shop_telemetry::context_from_traceparent)
+    {
+        let _ = span.set_parent(parent);
+    }
+    let done = handle_with_retries(handler, delivery, group, shutdown)
+        .instrument(span)
+        .await;
+    if done && let Some(m) = crate::metrics() {
+        m.bus_consumed(group.to_owned(), delivery.message.topic.clone());
+    }
+    done
+}
+
+async fn handle_with_retries<H, Fut>(
     handler: &mut H,
     delivery: &Delivery,
     group: &str,
@@ -160,6 +207,7 @@ where
         match handler(delivery.clone()).await {
             Ok(()) => return true,
             Err(e) => {
+                tracing::Span::current().record("otel.status_code", "error");
                 tracing::warn!(%group, partition = delivery.partition, offset = delivery.offset,
                     error = %e, "handler failed; retrying");
                 if !retry.sleep(shutdown).await {

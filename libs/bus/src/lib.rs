@@ -3,6 +3,11 @@
 //! publishes what services appended to their event stores, and the consumer runner ([`consumer::run_consumer`]).
 //!
 //! Delivery is at-least-once; consumers must be idempotent (dedupe on `event_id` or stream+seq).
+//!
+//! Tracing: a message carries the W3C `traceparent` of the request that appended its event (Kafka header,
+//! embedded-log column); the consumer runner handles each delivery inside a `<topic> process` consumer span
+//! parented by it. Metrics: the relay counts `bus_published`, the runner `bus_consumed`, into the registry
+//! given to [`set_metrics`].
 
 pub mod conformance;
 pub mod consumer;
@@ -11,11 +16,23 @@ pub mod kafka;
 pub mod memory;
 pub mod relay;
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::OnceLock, time::Duration};
 
 use bytes::Bytes;
 use shop_store::StoreError;
 use tokio::sync::Notify;
+
+static METRICS: OnceLock<shop_telemetry::Metrics> = OnceLock::new();
+
+/// Chooses the registry the relays and consumer runners of this process count into (the first call wins;
+/// returns whether this one did). Without it nothing is counted.
+pub fn set_metrics(metrics: shop_telemetry::Metrics) -> bool {
+    METRICS.set(metrics).is_ok()
+}
+
+pub(crate) fn metrics() -> Option<&'static shop_telemetry::Metrics> {
+    METRICS.get()
+}
 
 /// An event on the bus. The payload is the Thrift compact encoding of the aggregate's event union.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +116,11 @@ pub trait EventBus: Clone + Send + Sync + 'static {
         group: &str,
         topics: &[String],
     ) -> impl Future<Output = Result<Self::Subscription, BusError>> + Send;
+
+    /// `messaging.system` of consumer and producer spans.
+    fn messaging_system(&self) -> &'static str {
+        shop_telemetry::semconv::MESSAGING_SYSTEM_EMBEDDED
+    }
 }
 
 /// One member of a consumer group.
@@ -189,6 +211,13 @@ impl EventBus for AnyBus {
             AnyBus::Kafka(b) => AnySubscription::Kafka(b.subscribe(group, topics).await?),
             AnyBus::Memory(b) => AnySubscription::Memory(b.subscribe(group, topics).await?),
         })
+    }
+
+    fn messaging_system(&self) -> &'static str {
+        match self {
+            AnyBus::Kafka(_) => shop_telemetry::semconv::MESSAGING_SYSTEM_KAFKA,
+            _ => shop_telemetry::semconv::MESSAGING_SYSTEM_EMBEDDED,
+        }
     }
 }
 

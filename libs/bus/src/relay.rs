@@ -24,6 +24,11 @@ pub async fn relay_once<S: EventStore, B: EventBus>(
     bus.publish(batch.iter().cloned().map(Message::from).collect())
         .await?;
     store.mark_published(&batch).await?;
+    if let Some(m) = crate::metrics() {
+        for e in &batch {
+            m.bus_published(e.event.topic.clone());
+        }
+    }
     Ok(batch.len())
 }
 

@@ -2,7 +2,9 @@
 //! - mapping between the kernel [`Error`] and the Thrift `ShopError` exception ([`reply`], [`call`]);
 //! - the caller's identity, carried in TTHeader metadata (never in request structs) ([`current_actor`], [`with_actor`]);
 //! - serving a generated server on a listener with programmatic shutdown ([`ShutdownIncoming`]);
-//! - client settings with explicit timeouts ([`ClientSettings`], [`build_client!`]).
+//! - client settings with explicit timeouts ([`ClientSettings`], [`build_client!`]);
+//! - distributed tracing and RED metrics of every call: W3C `traceparent` in TTHeader metainfo, server and
+//!   client spans ([`ServerObservability`], [`ClientObservability`]).
 
 use std::{cell::RefCell, future::Future, time::Duration};
 
@@ -16,7 +18,14 @@ use volo::net::{
 };
 use volo_thrift::{ClientError, MaybeException, ServerError};
 
+mod observe;
+
+pub use observe::{
+    ClientObservability, ClientObservabilityService, ServerObservability,
+    ServerObservabilityService,
+};
 pub use shop_idl;
+pub use shop_telemetry;
 
 /// Metadata key of the calling customer's id (persistent: forwarded along the whole call chain).
 pub const META_CUSTOMER: &str = "thriftshop-customer";
@@ -24,6 +33,9 @@ pub const META_CUSTOMER: &str = "thriftshop-customer";
 pub const META_SYSTEM: &str = "thriftshop-system";
 /// Metadata key of the calling staff member's permissions (comma-separated names).
 pub const META_PERMISSIONS: &str = "thriftshop-permissions";
+/// Metadata key of the caller's W3C trace context (persistent; every client call overwrites it with its own
+/// span's context, so a callee always sees its direct caller).
+pub const META_TRACEPARENT: &str = shop_telemetry::propagation::TRACEPARENT;
 
 fn kind_to_wire(kind: ErrorKind) -> common::ErrorKind {
     match kind {
@@ -92,7 +104,10 @@ pub type ServerResult<T, E> = Result<MaybeException<T, E>, ServerError>;
 pub fn reply<T, E: From<common::ShopError>>(result: Result<T, Error>) -> ServerResult<T, E> {
     Ok(match result {
         Ok(v) => MaybeException::Ok(v),
-        Err(e) => MaybeException::Exception(E::from(error_to_wire(&e))),
+        Err(e) => {
+            observe::note_error(e.kind);
+            MaybeException::Exception(E::from(error_to_wire(&e)))
+        }
     })
 }
 
@@ -142,9 +157,14 @@ pub fn current_actor() -> Actor {
         .unwrap_or_default()
 }
 
-/// Runs `fut` with `actor` as the caller identity of every RPC it makes.
+/// Runs `fut` with `actor` as the caller identity of every RPC it makes. When the current span is sampled,
+/// its `traceparent` travels along too (clients built with [`build_client!`] replace it with their own
+/// client span's context at each call).
 pub async fn with_actor<F: Future>(actor: &Actor, fut: F) -> F::Output {
     let mut mi = MetaInfo::new();
+    if let Some(tp) = sampled_traceparent() {
+        mi.set_persistent(META_TRACEPARENT, tp);
+    }
     if let Some(c) = &actor.customer_id {
         mi.set_persistent(META_CUSTOMER, c.clone());
     }
@@ -155,6 +175,21 @@ pub async fn with_actor<F: Future>(actor: &Actor, fut: F) -> F::Output {
         mi.set_persistent(META_PERMISSIONS, actor.permissions.to_csv());
     }
     METAINFO.scope(RefCell::new(mi), fut).await
+}
+
+/// The current span's `traceparent` when it is sampled (nothing to propagate otherwise).
+fn sampled_traceparent() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
+    use shop_telemetry::OpenTelemetrySpanExt as _;
+    let span = tracing::Span::current();
+    if span.is_disabled() {
+        return None;
+    }
+    let cx = span.context();
+    if !cx.span().span_context().is_sampled() {
+        return None;
+    }
+    shop_telemetry::propagation::traceparent_of(&cx)
 }
 
 /// Runs `fut` so that downstream calls carry the current caller's identity and the system mark
@@ -216,8 +251,8 @@ impl Default for ClientSettings {
     }
 }
 
-/// Builds a generated client for `$addr` with the given [`ClientSettings`]:
-/// `build_client!(CartServiceClientBuilder, "cart", addr, settings)`.
+/// Builds a generated client for `$addr` with the given [`ClientSettings`] and the [`ClientObservability`]
+/// layer (client spans, trace context propagation): `build_client!(CartServiceClientBuilder, "cart", addr, settings)`.
 #[macro_export]
 macro_rules! build_client {
     ($builder:ty, $name:expr, $addr:expr, $settings:expr) => {{
@@ -227,6 +262,7 @@ macro_rules! build_client {
             .connect_timeout(Some(s.connect_timeout))
             .rpc_timeout(Some(s.rpc_timeout))
             .read_write_timeout(Some(s.read_write_timeout))
+            .layer_outer($crate::ClientObservability)
             .build()
     }};
 }
@@ -344,6 +380,8 @@ pub struct ServiceOptions {
     pub tuning: Tuning,
     /// Marked by the service when it starts serving.
     pub ready: Readiness,
+    /// Where the service's RPC (and bus) metrics go; the all-in-one shop shares one registry.
+    pub metrics: shop_telemetry::Metrics,
 }
 
 /// Behaviour knobs of the services (defaults suit the all-in-one shop).

@@ -156,6 +156,7 @@ async fn start() -> Env {
         bus: shop_bus::AnyBus::Memory(shop_bus::memory::MemoryBus::new()),
         tuning: shop_rpc::Tuning::default(),
         ready: Default::default(),
+        metrics: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();

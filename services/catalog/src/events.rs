@@ -35,7 +35,7 @@ pub fn product_published(product: &Product, occurred_at_ms: i64) -> StreamEvent 
             event_type: PRODUCT_PUBLISHED.to_string(),
             topic: CATALOG_TOPIC.to_string(),
             occurred_at_ms,
-            traceparent: None,
+            traceparent: shop_rpc::shop_telemetry::traceparent(),
             payload: shop_idl::encode_event(&union),
         },
     }

@@ -39,6 +39,7 @@ async fn start(storage: Storage) -> Harness {
         bus: AnyBus::Memory(bus.clone()),
         tuning: shop_rpc::Tuning::default(),
         ready: Default::default(),
+        metrics: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(shop_catalog::run(opts, listener, shutdown.clone()));

@@ -119,7 +119,7 @@ pub fn encode(e: &InventoryEvent, occurred_at_ms: i64) -> NewEvent {
         event_type: event_type(e).to_string(),
         topic: TOPIC.to_string(),
         occurred_at_ms,
-        traceparent: None,
+        traceparent: shop_rpc::shop_telemetry::traceparent(),
         payload: shop_idl::encode_event(&to_wire(e)),
     }
 }

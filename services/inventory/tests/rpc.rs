@@ -33,6 +33,7 @@ async fn start() -> (
         bus: shop_bus::AnyBus::Memory(shop_bus::memory::MemoryBus::new()),
         tuning: shop_rpc::Tuning::default(),
         ready: Default::default(),
+        metrics: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();

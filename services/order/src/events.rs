@@ -147,7 +147,7 @@ pub fn encode(event: &Event, order: Option<&crate::domain::Order>, now_ms: i64) 
         event_type: event_type.to_string(),
         topic: TOPIC.to_string(),
         occurred_at_ms: now_ms,
-        traceparent: None,
+        traceparent: shop_rpc::shop_telemetry::traceparent(),
         payload: shop_idl::encode_event(&union),
     }
 }

@@ -87,6 +87,7 @@ async fn recommendations_over_thrift() {
         bus: AnyBus::Memory(bus.clone()),
         tuning: shop_rpc::Tuning::default(),
         ready: Default::default(),
+        metrics: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(shop_recommender::run(opts, listener, shutdown.clone()));

@@ -34,6 +34,7 @@ async fn start(storage: Storage) -> anyhow::Result<Running> {
         bus: AnyBus::Memory(bus.clone()),
         tuning: shop_rpc::Tuning::default(),
         ready: Default::default(),
+        metrics: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(shop_session::run(opts, listener, shutdown.clone()));

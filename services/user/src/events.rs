@@ -95,7 +95,7 @@ pub fn to_new_event(e: &UserEvent, occurred_at_ms: i64) -> NewEvent {
         event_type: event_type(e).to_string(),
         topic: TOPIC.to_string(),
         occurred_at_ms,
-        traceparent: None,
+        traceparent: shop_rpc::shop_telemetry::traceparent(),
         payload: shop_idl::encode_event(&to_wire(e)),
     }
 }
