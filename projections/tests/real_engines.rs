@@ -79,25 +79,85 @@ async fn kafka_to_cassandra_projections_are_exact_restartable_and_rebuildable() 
         return;
     };
     let tag = shop_kernel::ids::new_id()[20..].to_string();
+    let namespace = format!("projections-{tag}");
     let bus = KafkaBus::connect(KafkaSettings {
-        brokers,
+        brokers: brokers.clone(),
         partitions: 3,
-        namespace: format!("projections-{tag}"),
+        namespace: namespace.clone(),
         ..KafkaSettings::default()
     })
     .expect("kafka");
-    with_keyspace(&nodes, move |store| async move {
-        let started = std::time::Instant::now();
-        common::full_flow(
-            bus,
-            store,
-            &tag,
-            40,
-            common::Copies::SameEventId,
-            Duration::from_secs(90),
-        )
-        .await;
-        eprintln!("kafka → cassandra flow: {:?}", started.elapsed());
+    let outcome = tokio::spawn(async move {
+        with_keyspace(&nodes, move |store| async move {
+            let started = std::time::Instant::now();
+            common::full_flow(
+                bus,
+                store,
+                &tag,
+                40,
+                common::Copies::SameEventId,
+                Duration::from_secs(90),
+            )
+            .await;
+            eprintln!("kafka → cassandra flow: {:?}", started.elapsed());
+        })
+        .await
     })
     .await;
+    delete_namespace(&brokers, &namespace).await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// Deletes the topics and consumer groups of a test namespace (best effort).
+async fn delete_namespace(brokers: &str, namespace: &str) {
+    use rdkafka::{
+        ClientConfig,
+        admin::{AdminClient, AdminOptions},
+        client::DefaultClientContext,
+    };
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin client");
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let metadata = admin
+        .inner()
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    let topics: Vec<String> = metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_string())
+        .filter(|t| t.starts_with(&format!("{namespace}.")))
+        .collect();
+    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    if !topic_refs.is_empty()
+        && let Err(e) = admin.delete_topics(&topic_refs, &opts).await
+    {
+        eprintln!("deleting the test topics failed: {e}");
+    }
+    let groups: Vec<String> = admin
+        .inner()
+        .fetch_group_list(None, Duration::from_secs(10))
+        .map(|l| {
+            l.groups()
+                .iter()
+                .map(|g| g.name().to_string())
+                .filter(|g| g.starts_with(&format!("{namespace}.")))
+                .collect()
+        })
+        .unwrap_or_default();
+    let group_refs: Vec<&str> = groups.iter().map(String::as_str).collect();
+    if !group_refs.is_empty()
+        && let Err(e) = admin.delete_groups(&group_refs, &opts).await
+    {
+        eprintln!("deleting the test consumer groups failed: {e}");
+    }
+    eprintln!(
+        "deleted {} topics and {} consumer groups of {namespace}",
+        topics.len(),
+        groups.len()
+    );
 }
