@@ -675,14 +675,25 @@ pub async fn full_flow<B: shop_bus::EventBus, S: ProjectionStore>(
         let (first, bus, prefix) = (first.clone(), bus.clone(), prefix.clone());
         tokio::spawn(async move { first.run(bus, &prefix, CancellationToken::new()).await })
     };
-    let mut published = publish_stamped(&bus, messages[..half].to_vec(), 8).await;
-    // Let them get some way in, then crash mid-stream.
+    // The first half flows in at a steady pace; the projectors are killed while it does.
+    let publisher = {
+        let (bus, first_half) = (bus.clone(), messages[..half].to_vec());
+        tokio::spawn(async move {
+            let mut out = Vec::new();
+            for chunk in first_half.chunks(4) {
+                out.extend(publish_stamped(&bus, chunk.to_vec(), 4).await);
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+            out
+        })
+    };
     let deadline = tokio::time::Instant::now() + timeout;
-    while first.lag(Projector::Carts).applied < 10 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    while first.lag(Projector::Carts).applied < 40 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     run.abort();
     let _ = run.await;
+    let mut published = publisher.await.expect("publisher");
     lag_line(&first, "before the kill");
 
     // 2. Restart; the second half arrives while they run. The lag of this run is the measurement.
@@ -703,6 +714,13 @@ pub async fn full_flow<B: shop_bus::EventBus, S: ProjectionStore>(
     lag_line(
         &projections,
         "after the restart (includes joining the group)",
+    );
+    eprintln!(
+        "after the kill, {} deliveries were recognised as already applied",
+        Projector::ALL
+            .iter()
+            .map(|p| projections.lag(*p).duplicates)
+            .sum::<u64>()
     );
 
     // 3. The outbox republishes: copies of every third event land at new offsets. Nothing changes.
