@@ -9,6 +9,7 @@ use std::{net::SocketAddr, str::FromStr};
 
 use anyhow::Context;
 use config::{BusKind, Config};
+use shop_projections::{AnyProjectionStore, Projections};
 use shop_rpc::{BoxError, ServiceAddrs, ServiceOptions};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -142,7 +143,6 @@ fn gateway_options(
             ..Default::default()
         },
         metrics: metrics.clone(),
-        ..shop_gateway::GatewayOptions::default()
     })
 }
 
@@ -176,6 +176,9 @@ pub struct Shop {
     pub gateway_addr: SocketAddr,
     /// Where the services listen.
     pub services: ServiceAddrs,
+    /// The Cassandra read models fed from the bus (with `store = "cassandra"`): order history by customer,
+    /// stock by variant, popularity and co-purchase, carts by owner; their lag and rebuild.
+    pub projections: Option<Projections<AnyProjectionStore>>,
     shutdown: CancellationToken,
     tasks: Vec<(&'static str, JoinHandle<Result<(), BoxError>>)>,
 }
@@ -233,6 +236,7 @@ impl Shop {
             let shop = Shop {
                 gateway_addr: cfg.gateway.listen,
                 services,
+                projections: None,
                 shutdown: shutdown.clone(),
                 tasks,
             };
@@ -244,9 +248,32 @@ impl Shop {
         let mut shop = Shop {
             gateway_addr,
             services,
+            projections: None,
             shutdown: shutdown.clone(),
             tasks,
         };
+        if let shop_rpc::Storage::Cassandra(cluster) = &opts.storage {
+            match AnyProjectionStore::cassandra(cluster.settings("projections")).await {
+                Ok(store) => {
+                    let projections = Projections::new(store);
+                    let runner = projections.clone();
+                    let bus = opts.bus.clone();
+                    let stop = shutdown.clone();
+                    shop.tasks.push((
+                        "projections",
+                        tokio::spawn(async move {
+                            runner.run(bus, "projections", stop).await;
+                            Ok(())
+                        }),
+                    ));
+                    shop.projections = Some(projections);
+                }
+                Err(e) => {
+                    shop.stop().await;
+                    return Err(anyhow::anyhow!("opening the projection store: {e}"));
+                }
+            }
+        }
         if cfg.demo.seed_stock
             && let Err(e) = seed::seed_stock(services, cfg.client_settings()).await
         {

@@ -135,6 +135,42 @@ async fn journey(cfg: Config, restart: bool) {
         after_sale
     );
 
+    // On Cassandra, the stock read model (fed from Kafka) converges to what the inventory service says.
+    if let Some(projections) = &shop.projections {
+        use shop_projections::ProjectionStore;
+        let raw: Vec<String> = [&v0, &v1]
+            .iter()
+            .map(|g| g.rsplit('/').next().unwrap().to_string())
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let rows = projections
+                .store()
+                .stock_levels(&raw)
+                .await
+                .expect("read model");
+            let available: Vec<i64> = raw
+                .iter()
+                .map(|id| {
+                    rows.iter()
+                        .find(|r| &r.variant_id == id)
+                        .map_or(-1, |r| r.on_hand - r.reserved)
+                })
+                .collect();
+            if available == after_sale {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stock projection stuck at {available:?}, want {after_sale:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for p in shop_projections::Projector::ALL {
+            eprintln!("projection {p:?}: {:?}", projections.lag(p));
+        }
+    }
+
     // The co-purchase projection learns of the order only through Kafka.
     let deadline = placed + Duration::from_secs(60);
     loop {

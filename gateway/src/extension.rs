@@ -16,7 +16,7 @@ use async_graphql::{
 use parking_lot::Mutex;
 use shop_kernel::Actor;
 use shop_telemetry::Metrics;
-use tracing::{Instrument, field::Empty};
+use tracing::Instrument;
 
 use crate::{hardening::Admission, limits::Limits};
 
@@ -93,27 +93,17 @@ fn selected_operation(doc: &ExecutableDocument, name: Option<&str>) -> Option<Op
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for GatewayExtension {
-    /// The request span (`graphql.<operation>`, renamed once the operation is known) and the RED metrics.
+    /// The RED metrics of the request (its span, `graphql.<operation>`, is opened by the HTTP layer, which names it
+    /// before it starts: OpenTelemetry span names cannot change afterwards).
     async fn request(
         &self,
         ctx: &ExtensionContext<'_>,
         next: NextRequest<'_>,
     ) -> async_graphql::Response {
-        let span = tracing::info_span!(
-            "graphql.request",
-            otel.name = Empty,
-            otel.kind = "server",
-            otel.status_code = Empty,
-            graphql.operation.name = Empty,
-            graphql.operation.type = Empty,
-        );
+        let span = tracing::Span::current();
         let started = Instant::now();
-        let response = next.run(ctx).instrument(span.clone()).await;
-        let (name, ty) = self
-            .operation
-            .lock()
-            .clone()
-            .unwrap_or((None, "unknown"));
+        let response = next.run(ctx).await;
+        let (name, ty) = self.operation.lock().clone().unwrap_or((None, "unknown"));
         let operation = self.metrics.normalize_operation(name.as_deref());
         let outcome = if response.errors.is_empty() {
             shop_telemetry::metrics::outcome::OK
@@ -144,14 +134,13 @@ impl Extension for GatewayExtension {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<async_graphql::Request> {
         let name = request.operation_name.clone();
-        let mut request = tracing::info_span!("graphql.parse")
-            .in_scope(|| self.admission.admit(request))?;
+        let mut request =
+            tracing::info_span!("graphql.parse").in_scope(|| self.admission.admit(request))?;
         if let Ok(doc) = request.parsed_query() {
             let info = selected_operation(doc, name.as_deref());
             if let Some((op_name, ty)) = &info {
                 let span = tracing::Span::current();
                 let shown = self.metrics.normalize_operation(op_name.as_deref());
-                span.record("otel.name", format!("graphql.{}", shown.as_ref()));
                 span.record("graphql.operation.name", shown.as_ref());
                 span.record("graphql.operation.type", *ty);
             }
@@ -182,10 +171,10 @@ impl Extension for GatewayExtension {
             .instrument(tracing::info_span!("graphql.validate"))
             .await
             .map_err(|errs| {
-            errs.into_iter()
-                .map(|e| with_code(e, VALIDATION_FAILED))
-                .collect::<Vec<_>>()
-        })?;
+                errs.into_iter()
+                    .map(|e| with_code(e, VALIDATION_FAILED))
+                    .collect::<Vec<_>>()
+            })?;
         if let Some(ClientKey(client)) = ctx.data_opt::<ClientKey>()
             && let Err(t) = self.limits.cost(client, result.complexity)
         {
@@ -216,5 +205,59 @@ impl Extension for GatewayExtension {
         shop_rpc::with_actor(&actor, next.run(ctx, operation_name))
             .instrument(span)
             .await
+    }
+}
+
+/// The operation a request most likely runs, read without parsing (for naming its span before it starts): the
+/// request's `operationName`, else the first operation's name in the text; its type from the first keyword.
+pub fn sniff_operation(
+    query: &str,
+    operation_name: Option<&str>,
+) -> (Option<String>, &'static str) {
+    let mut words = query
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default())
+        .flat_map(|l| {
+            l.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == '{' || c == '@')
+        })
+        .filter(|w| !w.is_empty());
+    let (ty, name) = match words.next() {
+        Some("mutation") => ("mutation", words.next()),
+        Some("subscription") => ("subscription", words.next()),
+        Some("query") => ("query", words.next()),
+        _ => ("query", None),
+    };
+    let name = operation_name
+        .or(name.filter(|n| shop_telemetry::metrics::is_valid_operation_name(n)))
+        .map(str::to_string);
+    (name, ty)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sniff_operation;
+
+    #[test]
+    fn operations_are_sniffed_without_parsing() {
+        assert_eq!(sniff_operation("{ shop { name } }", None), (None, "query"));
+        assert_eq!(
+            sniff_operation("# c\n query Landing($n: Int) { a }", None),
+            (Some("Landing".into()), "query")
+        );
+        assert_eq!(
+            sniff_operation(
+                "mutation($i: CartInput!) { cartCreate(input: $i) { cart { id } } }",
+                None
+            ),
+            (None, "mutation")
+        );
+        assert_eq!(
+            sniff_operation("mutation Buy { a } query Other { b }", Some("Buy")),
+            (Some("Buy".into()), "mutation")
+        );
+        assert_eq!(
+            sniff_operation("subscription S@live { x }", None),
+            (Some("S".into()), "subscription")
+        );
     }
 }

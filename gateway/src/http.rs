@@ -19,6 +19,7 @@ use shop_kernel::{Error, ErrorKind};
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
+use tracing::Instrument;
 
 use crate::{
     GatewaySchema, auth,
@@ -209,7 +210,29 @@ async fn execute(
         Err(e) => return auth_error(&e, gql_response),
     };
     let batch = batch.data(actor.clone()).data(key).data(ClientIp(ip));
-    let resp = shop_rpc::with_actor(&actor, state.schema.execute_batch(batch)).await;
+    let span = match &batch {
+        BatchRequest::Single(r) => {
+            let (name, ty) = extension::sniff_operation(&r.query, r.operation_name.as_deref());
+            let name = state.metrics.normalize_operation(name.as_deref());
+            tracing::info_span!(
+                "graphql.request",
+                otel.name = format!("graphql.{}", name.as_ref()),
+                otel.kind = "server",
+                otel.status_code = tracing::field::Empty,
+                graphql.operation.name = name.as_ref(),
+                graphql.operation.type = ty,
+            )
+        }
+        BatchRequest::Batch(v) => tracing::info_span!(
+            "graphql.batch",
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            graphql.batch.size = v.len(),
+        ),
+    };
+    let resp = shop_rpc::with_actor(&actor, state.schema.execute_batch(batch))
+        .instrument(span)
+        .await;
     finish(resp, gql_response)
 }
 

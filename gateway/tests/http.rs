@@ -595,8 +595,14 @@ async fn metrics_show_red_series_per_operation() {
     let gw = start().await;
     gw.query("query Shop { __typename }").await;
     gw.query("query Shop { __typename }").await;
-    gw.query("query Broken { products(first: \"x\") { nodes { id } } }").await;
-    let health = gw.http.get(format!("{}/healthz", gw.url)).send().await.unwrap();
+    gw.query("query Broken { products(first: \"x\") { nodes { id } } }")
+        .await;
+    let health = gw
+        .http
+        .get(format!("{}/healthz", gw.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status().as_u16(), 200);
     let text = gw
         .http
@@ -627,7 +633,10 @@ async fn metrics_show_red_series_per_operation() {
             .any(|s| s.labels.get("code").map(String::as_str) == Some("GRAPHQL_VALIDATION_FAILED")),
         "{text}"
     );
-    assert!(!exp.series("thriftshop_gateway_request_duration_seconds_bucket").is_empty());
+    assert!(
+        !exp.series("thriftshop_gateway_request_duration_seconds_bucket")
+            .is_empty()
+    );
 }
 
 /// `/readyz` is 503 (naming the services) while services are unreachable, 200 once they all accept connections,
@@ -649,7 +658,12 @@ async fn readyz_follows_the_services() {
         recommender: addrs[6],
     };
     let down = start().await;
-    let resp = down.http.get(format!("{}/readyz", down.url)).send().await.unwrap();
+    let resp = down
+        .http
+        .get(format!("{}/readyz", down.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 503);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["status"], "not_ready");

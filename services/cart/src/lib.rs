@@ -51,7 +51,10 @@ pub async fn run(
     ));
     opts.ready.mark_ready();
     let served = shop_idl::cart::CartServiceServer::new(rpc::CartRpc::new(app))
-        .layer_front(shop_rpc::ServerObservability::new("cart", opts.metrics.clone()))
+        .layer_front(shop_rpc::ServerObservability::new(
+            "cart",
+            opts.metrics.clone(),
+        ))
         .run(shop_rpc::ShutdownIncoming::new(listener, shutdown.clone()))
         .await;
     shutdown.cancel();

@@ -102,7 +102,10 @@ async fn serve<S: CatalogStore, E: EventStore + Clone>(
     };
     opts.ready.mark_ready();
     let served = shop_idl::catalog::CatalogServiceServer::new(rpc::CatalogRpc::new(app))
-        .layer_front(shop_rpc::ServerObservability::new("catalog", opts.metrics.clone()))
+        .layer_front(shop_rpc::ServerObservability::new(
+            "catalog",
+            opts.metrics.clone(),
+        ))
         .run(shop_rpc::ShutdownIncoming::new(listener, shutdown.clone()))
         .await;
     shutdown.cancel();

@@ -33,7 +33,10 @@ pub async fn run(
     );
     opts.ready.mark_ready();
     let served = shop_idl::inventory::InventoryServiceServer::new(rpc::InventoryRpc::new(app))
-        .layer_front(shop_rpc::ServerObservability::new("inventory", opts.metrics.clone()))
+        .layer_front(shop_rpc::ServerObservability::new(
+            "inventory",
+            opts.metrics.clone(),
+        ))
         .run(shop_rpc::ShutdownIncoming::new(listener, shutdown.clone()))
         .await;
     shutdown.cancel();

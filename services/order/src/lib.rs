@@ -79,7 +79,10 @@ async fn serve<S: EventStore + Clone>(
     };
     opts.ready.mark_ready();
     let server = shop_idl::order::OrderServiceServer::new(rpc::OrderRpc::new(app))
-        .layer_front(shop_rpc::ServerObservability::new("order", opts.metrics.clone()))
+        .layer_front(shop_rpc::ServerObservability::new(
+            "order",
+            opts.metrics.clone(),
+        ))
         .run(ShutdownIncoming::new(listener, shutdown.clone()))
         .await;
     shutdown.cancel();

@@ -107,7 +107,10 @@ async fn serve<S: RecommenderStore, C: CatalogPort>(
     opts.ready.mark_ready();
     let served =
         shop_idl::recommender::RecommenderServiceServer::new(rpc::RecommenderRpc::new(app))
-            .layer_front(shop_rpc::ServerObservability::new("recommender", opts.metrics.clone()))
+            .layer_front(shop_rpc::ServerObservability::new(
+                "recommender",
+                opts.metrics.clone(),
+            ))
             .run(shop_rpc::ShutdownIncoming::new(listener, shutdown.clone()))
             .await;
     shutdown.cancel();

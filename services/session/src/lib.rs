@@ -61,7 +61,10 @@ async fn serve<S: SessionStore>(
     let app = Arc::new(SessionApp::new(store, SessionConfig::default()));
     opts.ready.mark_ready();
     let served = shop_idl::session::SessionServiceServer::new(SessionRpc::new(app))
-        .layer_front(shop_rpc::ServerObservability::new("session", opts.metrics.clone()))
+        .layer_front(shop_rpc::ServerObservability::new(
+            "session",
+            opts.metrics.clone(),
+        ))
         .run(ShutdownIncoming::new(listener, shutdown.clone()))
         .await;
     // Stop the relay (it drains what is pending) even if the server failed on its own.

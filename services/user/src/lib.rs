@@ -62,7 +62,10 @@ async fn serve<S: CustomerStore>(
     let app = Arc::new(UserApp::new(store, Passwords::default()));
     opts.ready.mark_ready();
     let served = shop_idl::user::UserServiceServer::new(UserRpc::new(app))
-        .layer_front(shop_rpc::ServerObservability::new("user", opts.metrics.clone()))
+        .layer_front(shop_rpc::ServerObservability::new(
+            "user",
+            opts.metrics.clone(),
+        ))
         .run(ShutdownIncoming::new(listener, shutdown.clone()))
         .await;
     // Stop the relay (it drains what is pending) even if the server failed on its own.
