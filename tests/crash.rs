@@ -212,7 +212,11 @@ async fn sigkill_during_checkout_storm_loses_nothing_on_kafka_and_cassandra() {
     .await;
 }
 
-async fn storm_with_kills(engines: Vec<(String, String)>, cycles: usize) {
+/// The storm; returns the product and variant ids, the paid orders and the units they sold.
+async fn storm_with_kills(
+    engines: Vec<(String, String)>,
+    cycles: usize,
+) -> (String, String, i64, i64) {
     let seed: u64 = std::env::var("CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -229,7 +233,7 @@ async fn storm_with_kills(engines: Vec<(String, String)>, cycles: usize) {
     let page = gql(
         &http,
         &url,
-        "{ products(first: 30) { edges { node { variants(first: 1) { edges { node { id } } } } } } }",
+        "{ products(first: 30) { edges { node { id variants(first: 1) { edges { node { id } } } } } } }",
         json!({}),
     )
     .await
@@ -239,6 +243,13 @@ async fn storm_with_kills(engines: Vec<(String, String)>, cycles: usize) {
         .unwrap()
         .to_string();
     let variant = gid.rsplit('/').next().unwrap().to_string();
+    let product = page["products"]["edges"][17]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
     thriftshop::admin::set_stock(ports.inventory(), &variant, STOCK)
         .await
         .expect("set stock");
@@ -341,4 +352,5 @@ async fn storm_with_kills(engines: Vec<(String, String)>, cycles: usize) {
     assert!(sold <= STOCK);
     shop.kill().ok();
     shop.wait().ok();
+    (product, variant, paid, sold)
 }
