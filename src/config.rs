@@ -23,6 +23,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub gateway: GatewayConfig,
     pub services: ServicesConfig,
+    /// HTTP admin endpoints of services run alone (`thriftshop serve <service>`): `/healthz`, `/readyz`, `/metrics`.
+    pub admin: ServicesConfig,
     pub client: ClientConfig,
     pub demo: DemoConfig,
     pub kafka: KafkaConfig,
@@ -253,6 +255,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             gateway: GatewayConfig::default(),
             services: ServicesConfig::default(),
+            admin: ServicesConfig::admin_default(),
             client: ClientConfig::default(),
             demo: DemoConfig { seed_stock: true },
             kafka: KafkaConfig::default(),
@@ -288,15 +291,27 @@ impl Default for GatewayConfig {
 
 impl Default for ServicesConfig {
     fn default() -> Self {
+        Self::from_base(9101)
+    }
+}
+
+impl ServicesConfig {
+    /// Loopback addresses on seven consecutive ports from `base` (catalog first, recommender last).
+    fn from_base(base: u16) -> Self {
         Self {
-            catalog: addr(9101),
-            inventory: addr(9102),
-            cart: addr(9103),
-            order: addr(9104),
-            user: addr(9105),
-            session: addr(9106),
-            recommender: addr(9107),
+            catalog: addr(base),
+            inventory: addr(base + 1),
+            cart: addr(base + 2),
+            order: addr(base + 3),
+            user: addr(base + 4),
+            session: addr(base + 5),
+            recommender: addr(base + 6),
         }
+    }
+
+    /// The default admin addresses (`/healthz`, `/readyz`, `/metrics` of a service run alone): 9201…9207.
+    pub fn admin_default() -> Self {
+        Self::from_base(9201)
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod health;
 mod seed;
 
 use std::{net::SocketAddr, str::FromStr};
@@ -65,6 +66,21 @@ impl Component {
             Component::Session => s.session,
             Component::Recommender => s.recommender,
         }
+    }
+
+    /// Where a service run alone serves its admin endpoints (`None` for the gateway, which serves its own).
+    fn admin_addr(self, cfg: &Config) -> Option<SocketAddr> {
+        let a = &cfg.admin;
+        Some(match self {
+            Component::Gateway => return None,
+            Component::Catalog => a.catalog,
+            Component::Inventory => a.inventory,
+            Component::Cart => a.cart,
+            Component::Order => a.order,
+            Component::User => a.user,
+            Component::Session => a.session,
+            Component::Recommender => a.recommender,
+        })
     }
 }
 
@@ -255,7 +271,7 @@ impl Shop {
         if let shop_rpc::Storage::Cassandra(cluster) = &opts.storage {
             match AnyProjectionStore::cassandra(cluster.settings("projections")).await {
                 Ok(store) => {
-                    let projections = Projections::new(store);
+                    let projections = Projections::with_metrics(store, metrics.clone());
                     let runner = projections.clone();
                     let bus = opts.bus.clone();
                     let stop = shutdown.clone();
@@ -379,9 +395,27 @@ pub async fn serve_component(
         client: cfg.client_settings(),
         bus: open_bus(&cfg)?,
         tuning: cfg.tuning(),
-        metrics: Default::default(),
+        metrics: shop_telemetry::Metrics::new(),
     };
-    run_service(c, opts, listener, shutdown)
+    let admin = match c.admin_addr(&cfg) {
+        Some(addr) => {
+            let listener = bind(addr, "the admin endpoints").await?;
+            Some(tokio::spawn(health::serve_admin(
+                listener,
+                c.name(),
+                opts.ready.clone(),
+                opts.metrics.clone(),
+                shutdown.clone(),
+            )))
+        }
+        None => None,
+    };
+    let served = run_service(c, opts, listener, shutdown.clone())
         .await
-        .map_err(|e| anyhow::anyhow!("{}: {e}", c.name()))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", c.name()));
+    shutdown.cancel();
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
+    served
 }

@@ -123,6 +123,8 @@ struct Mark {
 
 struct Shared {
     stats: HashMap<Projector, Mutex<Stats>>,
+    /// Where lag observations also go (`thriftshop_projection_lag_seconds`), when set.
+    metrics: Option<shop_telemetry::Metrics>,
     /// Rebuild requests to running projectors.
     control: Mutex<HashMap<Projector, mpsc::Sender<RebuildReply>>>,
 }
@@ -156,8 +158,18 @@ impl<S: ProjectionStore> Projections<S> {
                     .map(|p| (p, Mutex::new(Stats::new())))
                     .collect(),
                 control: Mutex::new(HashMap::new()),
+                metrics: None,
             }),
         }
+    }
+
+    /// Projections over `store` that also report every applied event's lag to `metrics`.
+    pub fn with_metrics(store: S, metrics: shop_telemetry::Metrics) -> Self {
+        let mut p = Self::new(store);
+        if let Some(shared) = Arc::get_mut(&mut p.shared) {
+            shared.metrics = Some(metrics);
+        }
+        p
     }
 
     /// The store (its queries are the read API).
@@ -449,11 +461,14 @@ impl<S: ProjectionStore> Projections<S> {
             loop {
                 match projector::apply(&self.store, p, generation, &d).await {
                     Ok(outcome) => {
-                        self.stats(p).lock().record(
-                            outcome,
-                            d.message.occurred_at_ms,
-                            shop_kernel::now_ms(),
-                        );
+                        let now = shop_kernel::now_ms();
+                        self.stats(p)
+                            .lock()
+                            .record(outcome, d.message.occurred_at_ms, now);
+                        if let (Outcome::Applied, Some(m)) = (outcome, &self.shared.metrics) {
+                            let lag = (now - d.message.occurred_at_ms).max(0) as u64;
+                            m.projection_lag(p.name(), Duration::from_millis(lag));
+                        }
                         break;
                     }
                     Err(e) => {
