@@ -10,6 +10,7 @@ pub mod cassandra;
 pub mod conformance;
 pub mod memory;
 pub mod sqlite;
+pub mod timed;
 
 use std::future::Future;
 
