@@ -53,6 +53,10 @@ pub mod outcome {
     pub const RESERVED: &str = "reserved";
     pub const INSUFFICIENT_STOCK: &str = "insufficient_stock";
     pub const RELEASED: &str = "released";
+    /// A reservation whose stock left the warehouse (the order was paid).
+    pub const COMMITTED: &str = "committed";
+    /// A reservation released by the sweeper because its hold lapsed.
+    pub const EXPIRED: &str = "expired";
     /// Checkout outcomes.
     pub const PLACED: &str = "placed";
     pub const PAYMENT_FAILED: &str = "payment_failed";
@@ -649,6 +653,35 @@ mod tests {
             "admitted stays"
         );
         assert_eq!(names.normalize(Some("Checkout")), "Checkout", "known stays");
+    }
+
+    #[test]
+    fn reservation_outcomes_are_labels() {
+        let m = Metrics::new();
+        for o in [
+            outcome::RESERVED,
+            outcome::INSUFFICIENT_STOCK,
+            outcome::RELEASED,
+            outcome::COMMITTED,
+            outcome::EXPIRED,
+        ] {
+            m.inventory_reservation(o);
+        }
+        let text = m.encode();
+        for o in [
+            "reserved",
+            "insufficient_stock",
+            "released",
+            "committed",
+            "expired",
+        ] {
+            assert!(
+                text.contains(&format!(
+                    "thriftshop_inventory_reservations_total{{outcome=\"{o}\"}} 1\n"
+                )),
+                "{o}: {text}"
+            );
+        }
     }
 
     #[test]

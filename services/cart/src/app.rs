@@ -18,6 +18,7 @@ use std::{
 use lru::LruCache;
 use parking_lot::Mutex;
 use shop_kernel::{Actor, Error, Page, PageRequest, Result, ids};
+use shop_rpc::shop_telemetry::Metrics;
 use shop_store::{EventStore, ExpectedVersion, StoreError};
 
 use crate::{
@@ -129,6 +130,8 @@ pub struct App<S, C, I> {
     cache: Mutex<LruCache<String, Snapshot>>,
     loads: AtomicU64,
     default_currency: String,
+    /// Cache hits/misses, store loads and carts created are counted here (`thriftshop_cart_*`).
+    metrics: Metrics,
 }
 
 impl<S: EventStore, C: Catalog, I: Stock> App<S, C, I> {
@@ -148,7 +151,14 @@ impl<S: EventStore, C: Catalog, I: Stock> App<S, C, I> {
             cache: Mutex::new(LruCache::new(cap)),
             loads: AtomicU64::new(0),
             default_currency: default_currency.into(),
+            metrics: Metrics::new(),
         }
+    }
+
+    /// Counts into `metrics` (the process registry) instead of a private one.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// How many times a cart stream was read from the store (cache misses and conflict reloads).
@@ -168,6 +178,7 @@ impl<S: EventStore, C: Catalog, I: Stock> App<S, C, I> {
 
     async fn load(&self, cart_id: &str) -> Result<Option<Snapshot>> {
         self.loads.fetch_add(1, Ordering::Relaxed);
+        self.metrics.cart_store_load();
         let recs = self.store.load(&stream_name(cart_id)).await?;
         let mut state = None;
         let mut version = 0;
@@ -189,8 +200,10 @@ impl<S: EventStore, C: Catalog, I: Stock> App<S, C, I> {
     /// The cart if it exists (cache first), whoever owns it.
     async fn fetch(&self, cart_id: &str) -> Result<Option<Snapshot>> {
         if let Some(hit) = self.cache.lock().get(cart_id).cloned() {
+            self.metrics.cart_cache_hit();
             return Ok(Some(hit));
         }
+        self.metrics.cart_cache_miss();
         self.load(cart_id).await
     }
 
@@ -377,6 +390,7 @@ impl<S: EventStore, C: Catalog, I: Stock> App<S, C, I> {
             .store
             .append(&stream_name(&cart_id), ExpectedVersion::NoStream, new, tags)
             .await?;
+        self.metrics.cart_created();
         let mut state = None;
         for e in &decision.events {
             apply(&mut state, e, now);

@@ -23,7 +23,7 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<(), shop_rpc::BoxError> {
-    let event_store = store::open(&opts.storage, "cart").await?;
+    let event_store = store::open_observed(&opts.storage, "cart", &opts.metrics).await?;
     let catalog = shop_rpc::build_client!(
         shop_idl::catalog::CatalogServiceClientBuilder,
         "catalog",
@@ -36,13 +36,16 @@ pub async fn run(
         opts.peers.inventory,
         opts.client
     );
-    let app = Arc::new(app::App::new(
-        event_store.clone(),
-        rpc::ThriftCatalog::new(catalog),
-        rpc::ThriftStock::new(inventory),
-        opts.tuning.cart_cache_capacity,
-        DEFAULT_CURRENCY,
-    ));
+    let app = Arc::new(
+        app::App::new(
+            event_store.clone(),
+            rpc::ThriftCatalog::new(catalog),
+            rpc::ThriftStock::new(inventory),
+            opts.tuning.cart_cache_capacity,
+            DEFAULT_CURRENCY,
+        )
+        .with_metrics(opts.metrics.clone()),
+    );
     let relay = tokio::spawn(shop_bus::relay::run_relay(
         "cart",
         event_store,

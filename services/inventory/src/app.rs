@@ -20,6 +20,7 @@ use std::{
 
 use parking_lot::{Mutex, RwLock};
 use shop_kernel::{Actor, Error, Permission, Result};
+use shop_rpc::shop_telemetry::{Metrics, metrics::outcome};
 use shop_store::{EventLog, ExpectedVersion, StoreError};
 
 use crate::{
@@ -78,6 +79,8 @@ pub struct App<S> {
     in_flight: Mutex<HashSet<String>>,
     /// (expires_at_ms, reservation id) of reservations that may still be active.
     deadlines: Mutex<BTreeSet<(i64, String)>>,
+    /// Reservation outcomes are counted here (`thriftshop_inventory_reservations_total`).
+    metrics: Metrics,
 }
 
 struct InFlight<'a> {
@@ -121,9 +124,16 @@ impl<S: EventLog> App<S> {
             locks: Mutex::default(),
             in_flight: Mutex::default(),
             deadlines: Mutex::default(),
+            metrics: Metrics::new(),
         };
         app.warm().await?;
         Ok(app)
+    }
+
+    /// Counts into `metrics` (the process registry) instead of a private one.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     async fn warm(&self) -> Result<()> {
@@ -410,6 +420,8 @@ impl<S: EventLog> App<S> {
         for (i, (variant, qty)) in lines.iter().enumerate() {
             let (item, _) = self.item(variant).await?;
             if item.available() < *qty {
+                self.metrics
+                    .inventory_reservation(outcome::INSUFFICIENT_STOCK);
                 return Err(Error::precondition(
                     "INSUFFICIENT_STOCK",
                     format!(
@@ -430,6 +442,10 @@ impl<S: EventLog> App<S> {
             };
             if let Err(e) = self.execute(variant, &cmd, now).await {
                 self.compensate(reservation_id, &lines[..i], now).await;
+                if e.code == "INSUFFICIENT_STOCK" {
+                    self.metrics
+                        .inventory_reservation(outcome::INSUFFICIENT_STOCK);
+                }
                 return Err(if e.code == "INSUFFICIENT_STOCK" {
                     e.with_field(["lines", &i.to_string()])
                 } else {
@@ -443,6 +459,7 @@ impl<S: EventLog> App<S> {
         self.deadlines
             .lock()
             .insert((expires_at_ms, reservation_id.to_string()));
+        self.metrics.inventory_reservation(outcome::RESERVED);
         Ok(self.view(reservation_id, lines))
     }
 
@@ -459,11 +476,14 @@ impl<S: EventLog> App<S> {
         }
     }
 
+    /// Applies `cmd` to every line of a reservation; when the reservation enters a new state, counts
+    /// `outcome` (repeats of an idempotent call count once).
     async fn transition(
         &self,
         actor: &Actor,
         reservation_id: &str,
         cmd: Command,
+        outcome: Option<&'static str>,
     ) -> Result<Reservation> {
         require_system(actor)?;
         validate::reservation_id(reservation_id)?;
@@ -475,11 +495,18 @@ impl<S: EventLog> App<S> {
         })?;
         let ids: Vec<&str> = lines.iter().map(|(v, _)| v.as_str()).collect();
         let _guards = self.lock(&ids).await;
+        let before = self.view(reservation_id, lines.clone()).state;
         let now = shop_kernel::now_ms();
         for (variant, _) in &lines {
             self.execute(variant, &cmd, now).await?;
         }
-        Ok(self.view(reservation_id, lines))
+        let after = self.view(reservation_id, lines);
+        if let Some(outcome) = outcome
+            && after.state != before
+        {
+            self.metrics.inventory_reservation(outcome);
+        }
+        Ok(after)
     }
 
     /// Returns a reservation's stock to available (system callers only). Idempotent.
@@ -498,6 +525,7 @@ impl<S: EventLog> App<S> {
                 reservation_id: reservation_id.to_string(),
                 reason: reason.to_string(),
             },
+            Some(outcome::RELEASED),
         )
         .await
     }
@@ -510,6 +538,7 @@ impl<S: EventLog> App<S> {
             Command::Commit {
                 reservation_id: reservation_id.to_string(),
             },
+            Some(outcome::COMMITTED),
         )
         .await
     }
@@ -529,6 +558,7 @@ impl<S: EventLog> App<S> {
                 reservation_id: reservation_id.to_string(),
                 reason: reason.to_string(),
             },
+            None,
         )
         .await
     }
@@ -565,6 +595,7 @@ impl<S: EventLog> App<S> {
                 self.deadlines.lock().insert((at, id));
             } else if was_active {
                 tracing::info!(reservation_id = %id, "reservation expired; stock released");
+                self.metrics.inventory_reservation(outcome::EXPIRED);
                 released += 1;
             }
         }

@@ -19,8 +19,12 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<(), shop_rpc::BoxError> {
-    let event_store = store::open(&opts.storage, "inventory").await?;
-    let app = Arc::new(app::App::start(event_store.clone()).await?);
+    let event_store = store::open_observed(&opts.storage, "inventory", &opts.metrics).await?;
+    let app = Arc::new(
+        app::App::start(event_store.clone())
+            .await?
+            .with_metrics(opts.metrics.clone()),
+    );
     let relay = tokio::spawn(shop_bus::relay::run_relay(
         "inventory",
         event_store,

@@ -18,6 +18,7 @@ use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use parking_lot::Mutex;
 use shop_kernel::{Actor, Error, ErrorKind, PageRequest, Permission, Result, ids};
+use shop_rpc::shop_telemetry::{Metrics, metrics::outcome};
 use shop_store::EventStore;
 use tokio::sync::Notify;
 
@@ -95,6 +96,8 @@ pub struct OrderApp<S, P, Y> {
     wait: Duration,
     /// Per-order: serialises `drive` and wakes checkouts waiting for the outcome.
     orders: Mutex<HashMap<String, Arc<OrderSignal>>>,
+    /// Checkout outcomes, orders placed and revenue are counted here.
+    metrics: Metrics,
 }
 
 /// Per-order coordination between the processor and waiting checkouts.
@@ -110,6 +113,19 @@ fn is_transient(e: &Error) -> bool {
         || e.code == "VERSION_CONFLICT"
         || e.code == "CONCURRENT_MODIFICATION"
         || e.code == "RESERVATION_IN_PROGRESS"
+}
+
+/// The `outcome` label of a checkout that failed with `code`.
+pub fn failure_outcome(code: &str) -> &'static str {
+    match code {
+        "INSUFFICIENT_STOCK" => outcome::OUT_OF_STOCK,
+        payment::DECLINED
+        | payment::INSUFFICIENT_FUNDS
+        | payment::CAPTURE_FAILED
+        | "PAYMENT_FAILED" => outcome::PAYMENT_FAILED,
+        c if c.starts_with("CART_") => outcome::CONFLICT,
+        _ => outcome::ERROR,
+    }
 }
 
 /// What a saga step led to.
@@ -176,6 +192,41 @@ impl<S: EventStore + Clone, P: Peers, Y: PaymentProvider> OrderApp<S, P, Y> {
             payments,
             wait,
             orders: Mutex::default(),
+            metrics: Metrics::new(),
+        }
+    }
+
+    /// Counts into `metrics` (the process registry) instead of a private one.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Counts a checkout that settled with this append (`before` → `after`). Called only after the append of
+    /// the settling event succeeded — the stream's expected version lets one writer win — so every order is
+    /// counted once, never on replays or redeliveries.
+    fn count_settlement(&self, before: &Order, after: &Order) {
+        if before.status != Status::Pending || after.status == Status::Pending {
+            return;
+        }
+        match after.status {
+            Status::Paid => {
+                self.metrics.checkout_outcome(outcome::PLACED);
+                match after.total() {
+                    Ok(total) => self.metrics.order_placed(
+                        total.currency,
+                        u64::try_from(total.amount_minor).unwrap_or(0),
+                    ),
+                    Err(e) => {
+                        tracing::warn!(order = %after.id, error = %e, "order total overflows")
+                    }
+                }
+            }
+            Status::Failed => {
+                let code = after.failure.as_ref().map_or("", |(code, _)| code.as_str());
+                self.metrics.checkout_outcome(failure_outcome(code));
+            }
+            _ => {}
         }
     }
 
@@ -526,7 +577,10 @@ impl<S: EventStore + Clone, P: Peers, Y: PaymentProvider> OrderApp<S, P, Y> {
             .append(Some(&order), evs, shop_kernel::now_ms())
             .await
         {
-            Ok(o) => Ok(Step::Next(Box::new(o))),
+            Ok(o) => {
+                self.count_settlement(&order, &o);
+                Ok(Step::Next(Box::new(o)))
+            }
             Err(e) => Ok(Step::Retry(e)),
         }
     }

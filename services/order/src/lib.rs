@@ -41,12 +41,15 @@ async fn serve<S: EventStore + Clone>(
             opts.client
         ),
     };
-    let app = Arc::new(app::OrderApp::new(
-        store.clone(),
-        peers,
-        payments::SandboxProvider::new(),
-        opts.tuning.checkout_wait,
-    ));
+    let app = Arc::new(
+        app::OrderApp::new(
+            store.clone(),
+            peers,
+            payments::SandboxProvider::new(),
+            opts.tuning.checkout_wait,
+        )
+        .with_metrics(opts.metrics.clone()),
+    );
     let relay = tokio::spawn(shop_bus::relay::run_relay(
         "order",
         store,
@@ -98,6 +101,10 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), BoxError> {
-    let store = opts.storage.open_event_store("order").await?;
+    let metrics = opts.metrics.clone();
+    let store = shop_store::timed::TimedEventStore::new(
+        opts.storage.open_event_store("order").await?,
+        move |op, elapsed| metrics.store_operation("order", op, elapsed),
+    );
     serve(store, opts, listener, shutdown).await
 }
