@@ -3,9 +3,14 @@
 //! Appending an event and scheduling its publication are one write (the event store *is* the outbox). The relay
 //! reads what is unpublished, publishes it, then marks it published. A crash between the two republishes
 //! those events; the embedded log ignores event ids it already has and consumers dedupe.
+//!
+//! Tracing: every event published gets a `<topic> publish` producer span parented by the `traceparent` stored
+//! with the event (the request that appended it), open while its batch is published. The message keeps the
+//! stored `traceparent`, so consumer spans stay children of that request's span.
 use std::time::Duration;
 
-use shop_store::EventStore;
+use shop_store::{EventStore, RecordedEvent};
+use shop_telemetry::OpenTelemetrySpanExt as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::{EventBus, Message};
@@ -21,8 +26,17 @@ pub async fn relay_once<S: EventStore, B: EventBus>(
     if batch.is_empty() {
         return Ok(0);
     }
-    bus.publish(batch.iter().cloned().map(Message::from).collect())
-        .await?;
+    let system = bus.messaging_system();
+    let spans: Vec<tracing::Span> = batch.iter().map(|e| producer_span(e, system)).collect();
+    let published = bus
+        .publish(batch.iter().cloned().map(Message::from).collect())
+        .await;
+    let status = if published.is_ok() { "ok" } else { "error" };
+    for span in &spans {
+        span.record("otel.status_code", status);
+    }
+    drop(spans);
+    published?;
     store.mark_published(&batch).await?;
     if let Some(m) = crate::metrics() {
         for e in &batch {
@@ -30,6 +44,33 @@ pub async fn relay_once<S: EventStore, B: EventBus>(
         }
     }
     Ok(batch.len())
+}
+
+/// The `<topic> publish` producer span of one event, parented by the event's stored `traceparent`.
+fn producer_span(e: &RecordedEvent, system: &'static str) -> tracing::Span {
+    let topic = e.event.topic.as_str();
+    let span = tracing::info_span!(
+        "bus.publish",
+        otel.name = %format_args!("{topic} publish"),
+        otel.kind = "producer",
+        messaging.system = system,
+        messaging.operation.type = "send",
+        messaging.operation.name = "publish",
+        messaging.destination.name = topic,
+        messaging.message.id = e.event.event_id.as_str(),
+        messaging.kafka.message.key = e.stream_id.as_str(),
+        otel.status_code = tracing::field::Empty,
+    );
+    if !span.is_disabled()
+        && let Some(parent) = e
+            .event
+            .traceparent
+            .as_deref()
+            .and_then(shop_telemetry::context_from_traceparent)
+    {
+        let _ = span.set_parent(parent);
+    }
+    span
 }
 
 /// Runs the relay until `shutdown`; drains what is pending before returning.
