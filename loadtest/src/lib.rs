@@ -6,7 +6,10 @@
 //! HTTP echo, direct Thrift calls) run through the same runner at the same rate, so figures become ratios.
 pub mod baseline;
 pub mod chart;
+pub mod child;
+pub mod compare;
 pub mod gql;
+pub mod otlp_sink;
 pub mod report;
 pub mod scenario;
 pub mod schedule;
@@ -33,13 +36,29 @@ where
     E: Fn(J) -> F + Send + Sync + 'static,
     F: Future<Output = Sample> + Send + 'static,
 {
+    measure_watching(spec, None, pick, exec).await
+}
+
+/// [`measure`], also sampling the CPU of `child`, a shop process the generator started.
+pub async fn measure_watching<J, P, E, F>(
+    spec: &LoadSpec,
+    child: Option<u32>,
+    pick: P,
+    exec: E,
+) -> (Measured, Option<Usage>)
+where
+    J: Named + Send + 'static,
+    P: FnMut(&mut StdRng) -> J,
+    E: Fn(J) -> F + Send + Sync + 'static,
+    F: Future<Output = Sample> + Send + 'static,
+{
     // CPU is sampled over the measured window (the runner starts right after this).
     let (warmup, duration) = (spec.warmup, spec.duration);
     let usage = tokio::spawn(async move {
         tokio::time::sleep(warmup).await;
-        let a = CpuSample::read()?;
+        let a = CpuSample::read_with(child)?;
         tokio::time::sleep(duration).await;
-        Some(Usage::between(a, CpuSample::read()?))
+        Some(Usage::between(a, CpuSample::read_with(child)?))
     });
     let measured = run_open_loop(spec, pick, exec).await;
     (measured, usage.await.ok().flatten())
@@ -52,6 +71,7 @@ pub struct Session {
     machine: Machine,
     args: Vec<String>,
     spawned: bool,
+    child: Option<u32>,
     baselines: Option<Baselines>,
 }
 
@@ -72,6 +92,7 @@ impl Session {
             machine: Machine::detect(),
             args,
             spawned: false,
+            child: None,
             baselines: None,
         })
     }
@@ -79,6 +100,12 @@ impl Session {
     /// Marks the target as a shop spawned in this process (its CPU and memory count in the report's usage).
     pub fn spawned(mut self) -> Self {
         self.spawned = true;
+        self
+    }
+
+    /// Marks the target as a shop in the child process `pid` (its CPU is reported in the usage).
+    pub fn child_shop(mut self, pid: Option<u32>) -> Self {
+        self.child = pid;
         self
     }
 
@@ -121,8 +148,9 @@ impl Session {
         self.world.reset_facts();
         let picker = self.world.clone();
         let exec = self.world.clone();
-        let (measured, usage) = measure(
+        let (measured, usage) = measure_watching(
             spec,
+            self.child,
             move |rng| picker.pick(rng),
             move |job| exec.clone().exec(job),
         )
@@ -140,6 +168,7 @@ impl Session {
                     "zipf_s": s.zipf_s,
                     "products": self.world.products.len(),
                     "spawned_shop": self.spawned,
+                    "child_shop": self.child.is_some(),
                 }),
                 machine: &self.machine,
                 args: &self.args,

@@ -7,6 +7,7 @@ use shop_loadtest::{
     Session,
     baseline::{Baseline, Baselines, ThriftAddrs},
     chart,
+    compare::{CompareOptions, compare_tracing},
     scenario::Scenario,
     schedule::{ArrivalKind, LoadSpec},
     spawn::SpawnedShop,
@@ -26,6 +27,18 @@ struct Cli {
     /// Start the all-in-one shop in this process (port 0, data in a temporary directory) and load it.
     #[arg(long, conflicts_with = "target")]
     spawn: bool,
+    /// Measure the cost of tracing: start `--binary` twice as a child process (fresh loopback ports and data),
+    /// tracing off and then on at 100 % sampling exporting to an OTLP/HTTP sink in this process, run the same
+    /// scenario at the same rate, warm-up and duration against each, and report both with ratios on ÷ off.
+    #[arg(
+        long,
+        requires = "binary",
+        conflicts_with_all = ["target", "spawn", "sweep", "baselines", "thrift_catalog"]
+    )]
+    compare_tracing: bool,
+    /// The `thriftshop` binary for --compare-tracing (e.g. target/release/thriftshop).
+    #[arg(long, requires = "compare_tracing")]
+    binary: Option<PathBuf>,
     /// Worker threads of the spawned shop's runtime (default: the number of cores).
     #[arg(long, requires = "spawn")]
     spawn_threads: Option<usize>,
@@ -160,6 +173,9 @@ async fn run(cli: Cli, shop: Option<&SpawnedShop>) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&cli.login_share) || !(0.0..=1.0).contains(&cli.lag_sample) {
         bail!("--login-share and --lag-sample are shares in [0, 1]");
     }
+    if cli.compare_tracing {
+        return run_compare(&cli, base, args).await;
+    }
     let flash_variant = match (cli.flash_stock, shop) {
         (Some(stock), Some(shop)) => {
             if cli.scenario != Scenario::FlashSale {
@@ -267,6 +283,53 @@ async fn run(cli: Cli, shop: Option<&SpawnedShop>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--compare-tracing`: both phases, then the reports (`report.txt`, `report.json`, a chart per phase).
+async fn run_compare(cli: &Cli, spec: LoadSpec, args: Vec<String>) -> anyhow::Result<()> {
+    let binary = cli
+        .binary
+        .clone()
+        .context("--compare-tracing needs --binary")?;
+    if !binary.is_file() {
+        bail!(
+            "{}: no such binary (cargo build --release -p thriftshop)",
+            binary.display()
+        );
+    }
+    if let Some(out) = &cli.out {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    }
+    let opts = CompareOptions {
+        binary,
+        setup: SetupOptions {
+            scenario: cli.scenario,
+            customers: usize::from(cli.customers),
+            login_share: cli.login_share,
+            lag_sample: cli.lag_sample,
+            zipf_s: cli.zipf_s,
+            seed: cli.seed,
+            flash_variant: None,
+        },
+        spec,
+        args,
+    };
+    let c = compare_tracing(&opts).await?;
+    let text = c.to_text();
+    let json = serde_json::to_string_pretty(&c)?;
+    println!("{text}");
+    if let Some(p) = &cli.json {
+        write(p, &json)?;
+    }
+    if let Some(out) = &cli.out {
+        write(&out.join("report.json"), &json)?;
+        write(&out.join("report.txt"), &text)?;
+        for p in [&c.off, &c.on] {
+            let name = format!("latency-tracing-{}.svg", p.tracing);
+            write(&out.join(name), &chart::timeline_svg(&p.report))?;
+        }
+    }
+    Ok(())
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
@@ -336,6 +399,24 @@ mod tests {
         let one = Cli::try_parse_from(["loadtest", "--baselines", "echo", "--rate", "5"]).unwrap();
         assert_eq!(one.baselines, Some(vec![Baseline::Echo]));
         assert!(Cli::try_parse_from(["loadtest", "--baselines", "nope"]).is_err());
+        let cmp = Cli::try_parse_from([
+            "loadtest",
+            "--compare-tracing",
+            "--binary",
+            "target/release/thriftshop",
+            "--scenario",
+            "catalog-read",
+        ])
+        .unwrap();
+        assert!(cmp.compare_tracing);
+        assert!(
+            Cli::try_parse_from(["loadtest", "--compare-tracing"]).is_err(),
+            "needs --binary"
+        );
+        assert!(
+            Cli::try_parse_from(["loadtest", "--compare-tracing", "--binary", "x", "--spawn"])
+                .is_err()
+        );
         assert!(
             Cli::try_parse_from(["loadtest", "--thrift-catalog", "127.0.0.1:1"]).is_err(),
             "needs --thrift-inventory too"

@@ -189,6 +189,8 @@ pub struct CpuSample {
     /// Threads not named `shop*` (the spawned shop's runtime names its threads `shop`).
     generator: u64,
     busy: u64,
+    /// A shop running as a child process (`--compare-tracing`), when one is watched.
+    child: Option<u64>,
 }
 
 /// utime + stime of a `/proc/.../stat` line.
@@ -204,6 +206,14 @@ const TICKS_PER_SECOND: f64 = 100.0;
 impl CpuSample {
     /// Reads this process's and the whole machine's CPU time, where `/proc` exists.
     pub fn read() -> Option<Self> {
+        Self::read_with(None)
+    }
+
+    /// [`CpuSample::read`], and the CPU time of the child process `child` (a shop started by the generator).
+    pub fn read_with(child: Option<u32>) -> Option<Self> {
+        let child = child.and_then(|pid| {
+            stat_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+        });
         let process = stat_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
         let generator = std::fs::read_dir("/proc/self/task")
             .ok()?
@@ -229,6 +239,7 @@ impl CpuSample {
             process,
             generator,
             busy,
+            child,
         })
     }
 }
@@ -242,8 +253,12 @@ pub struct Usage {
     pub generator_cores: f64,
     /// The whole machine.
     pub machine_busy_cores: f64,
-    /// Other processes (the machine minus this one): noise from neighbours.
+    /// Other processes (the machine minus this one, and minus the child shop when there is one): noise from
+    /// neighbours.
     pub other_cores: f64,
+    /// The shop running as a child process of the generator (`--compare-tracing`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child_shop_cores: Option<f64>,
     /// Resident memory of this process at the end, and its peak (MiB).
     pub rss_mib: Option<f64>,
     pub peak_rss_mib: Option<f64>,
@@ -256,6 +271,10 @@ impl Usage {
         let cores = |ticks: u64| ticks as f64 / TICKS_PER_SECOND / secs;
         let process = cores(b.process.saturating_sub(a.process));
         let machine = cores(b.busy.saturating_sub(a.busy));
+        let child = match (a.child, b.child) {
+            (Some(a), Some(b)) => Some(cores(b.saturating_sub(a))),
+            _ => None,
+        };
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let mib = |key: &str| {
             status
@@ -269,7 +288,8 @@ impl Usage {
             process_cores: process,
             generator_cores: cores(b.generator.saturating_sub(a.generator)).min(process),
             machine_busy_cores: machine,
-            other_cores: (machine - process).max(0.0),
+            other_cores: (machine - process - child.unwrap_or(0.0)).max(0.0),
+            child_shop_cores: child,
             rss_mib: mib("VmRSS:"),
             peak_rss_mib: mib("VmHWM:"),
         }
@@ -642,6 +662,12 @@ impl Report {
                 mem(u.rss_mib),
                 mem(u.peak_rss_mib),
             );
+            if let Some(shop) = u.child_shop_cores {
+                let _ = writeln!(
+                    o,
+                    "cpu of the shop (a child process, not in \"this process\" nor \"other processes\"): {shop:.2} cores"
+                );
+            }
         }
         let _ = writeln!(o, "facts: {}", self.facts);
         o.push_str(&self.baselines_text());
