@@ -1027,6 +1027,7 @@ async fn another_customer_or_a_guest_cannot_reach_a_customers_objects() {
         "cartCheckout",
     ];
     const OWNED_ORDER: &[&str] = &["order", "orderCancel", "orderFulfill", "orderStatusChanged"];
+    const OWNED_ADDRESS: &[&str] = &["customerAddressUpdate", "customerAddressDelete"];
     const EITHER: &[&str] = &["node", "nodes"];
     // Public catalog ids (anyone may read them) or staff-only operations on them.
     const PUBLIC: &[&str] = &[
@@ -1037,11 +1038,12 @@ async fn another_customer_or_a_guest_cannot_reach_a_customers_objects() {
         "cartCreate",
         "inventoryAdjust",
     ];
-    let covered: std::collections::BTreeSet<String> = [OWNED_CART, OWNED_ORDER, EITHER, PUBLIC]
-        .concat()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let covered: std::collections::BTreeSet<String> =
+        [OWNED_CART, OWNED_ORDER, OWNED_ADDRESS, EITHER, PUBLIC]
+            .concat()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     assert_eq!(
         id_taking_root_fields(),
         covered,
@@ -1090,6 +1092,18 @@ async fn another_customer_or_a_guest_cannot_reach_a_customers_objects() {
         .unwrap()
         .to_string();
     assert_eq!(paid["cartCheckout"]["order"]["status"], "PAID");
+    let address = ann
+        .data(
+            "mutation($a: MailingAddressInput!) { customerAddressCreate(address: $a) { customerAddress { id } userErrors { code } } }",
+            json!({ "a": { "address1": "1 Main St", "city": "Springfield", "countryCode": "US", "zip": "12345" } }),
+        )
+        .await;
+    let address_id = address["customerAddressCreate"]["customerAddress"]["id"]
+        .as_str()
+        .expect("address created")
+        .to_string();
+    let addresses_q = "{ customer { addresses(first: 5) { edges { node { id address1 city } } } defaultAddress { id } } }";
+    let ann_addresses_before = ann.data(addresses_q, json!({})).await;
     let cart_q = format!("query($id: ID!) {{ cart(id: $id) {{ {CART_FIELDS} note }} }}");
     let ann_cart_before = ann.data(&cart_q, json!({ "id": cart_id })).await;
     let stock_before = stock_of(&mut ann, &ids).await;
@@ -1158,6 +1172,29 @@ async fn another_customer_or_a_guest_cannot_reach_a_customers_objects() {
                 "{who}: {field}"
             );
         }
+        let r = intruder
+            .data(
+                "mutation($id: ID!) { customerAddressUpdate(id: $id, address: { address1: \"x\", city: \"x\", countryCode: \"US\", zip: \"1\" }) { customerAddress { id } userErrors { code } } }",
+                json!({ "id": address_id }),
+            )
+            .await;
+        let code = r["customerAddressUpdate"]["userErrors"][0]["code"].clone();
+        assert!(
+            code == "ADDRESS_NOT_FOUND" || code == "UNIDENTIFIED_CUSTOMER",
+            "{who}: {r}"
+        );
+        let r = intruder
+            .data(
+                "mutation($id: ID!) { customerAddressDelete(id: $id) { deletedCustomerAddressId userErrors { code } } }",
+                json!({ "id": address_id }),
+            )
+            .await;
+        let code = r["customerAddressDelete"]["userErrors"][0]["code"].clone();
+        assert!(
+            code == "ADDRESS_NOT_FOUND" || code == "UNIDENTIFIED_CUSTOMER",
+            "{who}: {r}"
+        );
+        assert!(r["customerAddressDelete"]["deletedCustomerAddressId"].is_null());
         let r = intruder.data(CANCEL, json!({ "id": order_id })).await;
         assert_eq!(
             r["orderCancel"]["userErrors"][0]["code"], "ORDER_NOT_FOUND",
@@ -1176,6 +1213,7 @@ async fn another_customer_or_a_guest_cannot_reach_a_customers_objects() {
         ann.data(&cart_q, json!({ "id": cart_id })).await,
         ann_cart_before
     );
+    assert_eq!(ann.data(addresses_q, json!({})).await, ann_addresses_before);
     let o = ann
         .data(
             "query($id: ID!) { order(id: $id) { status financialStatus } }",
@@ -1187,5 +1225,161 @@ async fn another_customer_or_a_guest_cannot_reach_a_customers_objects() {
         json!({ "status": "PAID", "financialStatus": "PAID" })
     );
     assert_eq!(stock_of(&mut guest, &ids).await, stock_before);
+    shop.stop().await;
+}
+
+/// A signed-in customer edits their profile and address book over GraphQL; bad input is a typed user error that
+/// changes nothing; guests are told to sign in; signing out everywhere revokes every token of theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_manage_their_profile_addresses_and_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = Shop::start(config(dir.path())).await.expect("shop starts");
+    let mut ann = signed_in(&shop, "ann@example.com").await;
+    const UPDATE: &str = "mutation($c: CustomerUpdateInput!) { customerUpdate(customer: $c) { customer { firstName lastName phone acceptsMarketing } userErrors { field code } } }";
+    const CREATE: &str = "mutation($a: MailingAddressInput!, $d: Boolean) { customerAddressCreate(address: $a, makeDefault: $d) { customerAddress { id city } customer { defaultAddress { id } } userErrors { field code } } }";
+    const EDIT: &str = "mutation($id: ID!, $a: MailingAddressInput!) { customerAddressUpdate(id: $id, address: $a) { customerAddress { id city zip } userErrors { field code } } }";
+    const DELETE: &str = "mutation($id: ID!) { customerAddressDelete(id: $id) { deletedCustomerAddressId customer { defaultAddress { id } } userErrors { field code } } }";
+    let home = json!({ "address1": "1 Main St", "city": "Springfield", "countryCode": "US", "zip": "12345" });
+
+    let r = ann
+        .data(UPDATE, json!({ "c": { "firstName": " Ann ", "phone": "+1 555 0100", "acceptsMarketing": true } }))
+        .await;
+    assert_eq!(
+        r["customerUpdate"]["customer"],
+        json!({ "firstName": "Ann", "lastName": null, "phone": "+1 555 0100", "acceptsMarketing": true }),
+        "{r}"
+    );
+    let r = ann
+        .data(UPDATE, json!({ "c": { "lastName": "x".repeat(101) } }))
+        .await;
+    assert_eq!(
+        r["customerUpdate"]["userErrors"][0]["code"], "TOO_LONG",
+        "{r}"
+    );
+    assert_eq!(
+        r["customerUpdate"]["userErrors"][0]["field"],
+        json!(["customer", "lastName"])
+    );
+    let me = ann
+        .data("{ customer { firstName lastName } }", json!({}))
+        .await;
+    assert_eq!(
+        me["customer"],
+        json!({ "firstName": "Ann", "lastName": null }),
+        "bad input changes nothing"
+    );
+
+    let first = ann.data(CREATE, json!({ "a": home })).await;
+    let first_id = first["customerAddressCreate"]["customerAddress"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        first["customerAddressCreate"]["customer"]["defaultAddress"]["id"],
+        first_id.as_str()
+    );
+    let second = ann
+        .data(CREATE, json!({ "a": { "address1": "2 Elm St", "city": "Shelbyville", "countryCode": "US", "zip": "54321" }, "d": true }))
+        .await;
+    let second_id = second["customerAddressCreate"]["customerAddress"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        second["customerAddressCreate"]["customer"]["defaultAddress"]["id"],
+        second_id.as_str()
+    );
+    let bad = ann
+        .data(
+            CREATE,
+            json!({ "a": { "address1": "3 Oak", "city": "X", "countryCode": "ZZZ", "zip": "1" } }),
+        )
+        .await;
+    assert_eq!(
+        bad["customerAddressCreate"]["userErrors"][0]["code"], "INVALID_COUNTRY_CODE",
+        "{bad}"
+    );
+    assert_eq!(
+        bad["customerAddressCreate"]["userErrors"][0]["field"],
+        json!(["address", "countryCode"])
+    );
+    let moved = ann
+        .data(EDIT, json!({ "id": first_id, "a": { "address1": "1 Main St", "city": "Capital City", "countryCode": "US", "zip": "99999" } }))
+        .await;
+    assert_eq!(
+        moved["customerAddressUpdate"]["customerAddress"]["city"], "Capital City",
+        "{moved}"
+    );
+    let gone = ann.data(DELETE, json!({ "id": second_id })).await;
+    assert_eq!(
+        gone["customerAddressDelete"]["deletedCustomerAddressId"],
+        second_id.as_str(),
+        "{gone}"
+    );
+    assert_eq!(
+        gone["customerAddressDelete"]["customer"]["defaultAddress"]["id"],
+        first_id.as_str()
+    );
+    let again = ann.data(DELETE, json!({ "id": second_id })).await;
+    assert_eq!(
+        again["customerAddressDelete"]["userErrors"][0]["code"],
+        "ADDRESS_NOT_FOUND"
+    );
+    let malformed = ann.data(DELETE, json!({ "id": "not-an-id" })).await;
+    assert_eq!(
+        malformed["customerAddressDelete"]["userErrors"][0]["field"],
+        json!(["id"])
+    );
+
+    // Guests have no profile to change.
+    let mut guest = Client::new(&shop);
+    let r = guest
+        .data(UPDATE, json!({ "c": { "firstName": "Eve" } }))
+        .await;
+    assert_eq!(
+        r["customerUpdate"]["userErrors"][0]["code"],
+        "UNIDENTIFIED_CUSTOMER"
+    );
+    let r = guest.data(CREATE, json!({ "a": home })).await;
+    assert_eq!(
+        r["customerAddressCreate"]["userErrors"][0]["code"],
+        "UNIDENTIFIED_CUSTOMER"
+    );
+
+    // Signing out everywhere: both of Ann's tokens stop working.
+    let other = signed_in(&shop, "ann@example.com").await; // a second sign-in (customerCreate fails: taken)
+    let r = ann
+        .data(
+            "mutation { customerAccessTokenDeleteAll { userErrors { code } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        r["customerAccessTokenDeleteAll"]["userErrors"],
+        json!([]),
+        "{r}"
+    );
+    for token in [ann.token.clone().unwrap(), other.token.clone().unwrap()] {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let resp = reqwest::Client::new()
+                .post(format!("http://{}/graphql", shop.gateway_addr))
+                .bearer_auth(&token)
+                .json(&json!({ "query": "{ customer { id } }" }))
+                .send()
+                .await
+                .unwrap();
+            let body: Value = resp.json().await.unwrap();
+            if top_level_code(&body) == "UNAUTHENTICATED" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "token still works: {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
     shop.stop().await;
 }

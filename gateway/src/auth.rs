@@ -16,6 +16,10 @@ use shop_kernel::{Actor, Error, Permission};
 
 use crate::clients::Clients;
 
+/// The access token the request presented (request data, so sign-out mutations can drop it from the cache).
+#[derive(Debug, Clone)]
+pub struct PresentedToken(pub String);
+
 /// Header carrying a customer access token (besides `Authorization: Bearer`).
 pub const TOKEN_HEADER: &str = "x-thriftshop-customer-access-token";
 

@@ -209,7 +209,10 @@ async fn execute(
         Ok(a) => a,
         Err(e) => return auth_error(&e, gql_response),
     };
-    let batch = batch.data(actor.clone()).data(key).data(ClientIp(ip));
+    let mut batch = batch.data(actor.clone()).data(key).data(ClientIp(ip));
+    if let Some(t) = token {
+        batch = batch.data(auth::PresentedToken(t));
+    }
     let span = match &batch {
         BatchRequest::Single(r) => {
             let (name, ty) = extension::sniff_operation(&r.query, r.operation_name.as_deref());

@@ -13,7 +13,7 @@ use crate::{
     scalars::DateTime,
     types::{
         cart::{Cart, CartWarning},
-        customer::Customer,
+        customer::{Customer, MailingAddress},
         order::{Order, OrderStatus},
     },
 };
@@ -127,6 +127,118 @@ pub struct CustomerCreateInput {
     pub phone: Option<String>,
     /// Does the customer accept marketing email?
     pub accepts_marketing: Option<bool>,
+}
+
+/// Changes to the signed-in customer's profile: omitted fields stay; an empty string clears an optional one.
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct CustomerUpdateInput {
+    /// First name.
+    pub first_name: Option<String>,
+    /// Last name.
+    pub last_name: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Does the customer accept marketing email?
+    pub accepts_marketing: Option<bool>,
+}
+
+/// A postal address (Shopify's `MailingAddressInput`).
+#[derive(InputObject, Debug, Clone)]
+pub struct MailingAddressInput {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company: Option<String>,
+    pub address1: String,
+    pub address2: Option<String>,
+    pub city: String,
+    /// Province or state.
+    pub province: Option<String>,
+    /// ISO 3166-1 alpha-2 country code, e.g. `US`.
+    pub country_code: String,
+    pub zip: String,
+    pub phone: Option<String>,
+}
+
+impl MailingAddressInput {
+    fn into_wire(self) -> user::AddressInput {
+        user::AddressInput {
+            first_name: self.first_name.map(Into::into),
+            last_name: self.last_name.map(Into::into),
+            company: self.company.map(Into::into),
+            address1: self.address1.into(),
+            address2: self.address2.map(Into::into),
+            city: self.city.into(),
+            province: self.province.map(Into::into),
+            country_code: self.country_code.into(),
+            zip: self.zip.into(),
+            phone: self.phone.map(Into::into),
+        }
+    }
+}
+
+/// Result of a mutation of the signed-in customer (`customerUpdate`, `customerAddressCreate`, …).
+#[derive(SimpleObject)]
+pub struct CustomerChangePayload {
+    /// The customer after the change.
+    pub customer: Option<Customer>,
+    /// The address created or changed (address mutations).
+    pub customer_address: Option<MailingAddress>,
+    /// The id of the address deleted (`customerAddressDelete`).
+    pub deleted_customer_address_id: Option<ID>,
+    /// Why the mutation failed.
+    pub customer_user_errors: Vec<CustomerUserError>,
+    /// Why the mutation failed (same as `customerUserErrors`).
+    pub user_errors: Vec<CustomerUserError>,
+}
+
+impl CustomerChangePayload {
+    fn failed(e: CustomerUserError) -> Self {
+        Self {
+            customer: None,
+            customer_address: None,
+            deleted_customer_address_id: None,
+            customer_user_errors: vec![e.clone()],
+            user_errors: vec![e],
+        }
+    }
+
+    fn done(customer: user::Customer, address: Option<MailingAddress>) -> Self {
+        Self {
+            customer: Some(Customer(customer)),
+            customer_address: address,
+            deleted_customer_address_id: None,
+            customer_user_errors: Vec::new(),
+            user_errors: Vec::new(),
+        }
+    }
+}
+
+/// The signed-in customer's id, or the user error guests get.
+fn signed_in(ctx: &Context<'_>) -> Result<String, CustomerUserError> {
+    ctx::actor(ctx).customer_id.ok_or_else(|| {
+        CustomerUserError::with_code(
+            None,
+            "sign in first: this changes the signed-in customer".into(),
+            "UNIDENTIFIED_CUSTOMER",
+        )
+    })
+}
+
+/// A customer change's outcome as a payload; `address` picks the address to return from the new state.
+fn customer_change(
+    r: Result<user::CustomerResponse, Error>,
+    paths: ArgPaths,
+    address: impl FnOnce(&user::Customer) -> Option<MailingAddress>,
+) -> GqlResult<CustomerChangePayload> {
+    Ok(match outcome(r)? {
+        Outcome::Ok(resp) => {
+            let a = address(&resp.customer);
+            CustomerChangePayload::done(resp.customer, a)
+        }
+        Outcome::User(e) => {
+            CustomerChangePayload::failed(CustomerUserError::from_service(&e, paths))
+        }
+    })
 }
 
 /// Credentials to sign in with.
@@ -965,6 +1077,172 @@ impl Mutation {
                 }
             },
         )
+    }
+
+    /// Changes the signed-in customer's profile.
+    async fn customer_update(
+        &self,
+        ctx: &Context<'_>,
+        customer: CustomerUpdateInput,
+    ) -> GqlResult<CustomerChangePayload> {
+        let id = match signed_in(ctx) {
+            Ok(id) => id,
+            Err(e) => return Ok(CustomerChangePayload::failed(e)),
+        };
+        let req = user::UpdateProfileRequest {
+            customer_id: id.into(),
+            first_name: customer.first_name.map(Into::into),
+            last_name: customer.last_name.map(Into::into),
+            phone: customer.phone.map(Into::into),
+            accepts_marketing: customer.accepts_marketing,
+        };
+        let clients = ctx::clients(ctx)?;
+        let r = shop_rpc::call("user", clients.user.update_profile(req).await).map(|r| {
+            user::CustomerResponse {
+                customer: r.customer,
+            }
+        });
+        let paths = ArgPaths {
+            args: &["customer"],
+            default_arg: Some("customer"),
+        };
+        customer_change(r, paths, |_| None)
+    }
+
+    /// Adds an address to the signed-in customer's address book (the first one, or with `makeDefault`,
+    /// becomes the default).
+    async fn customer_address_create(
+        &self,
+        ctx: &Context<'_>,
+        address: MailingAddressInput,
+        make_default: Option<bool>,
+    ) -> GqlResult<CustomerChangePayload> {
+        let id = match signed_in(ctx) {
+            Ok(id) => id,
+            Err(e) => return Ok(CustomerChangePayload::failed(e)),
+        };
+        let req = user::AddAddressRequest {
+            customer_id: id.into(),
+            address: address.into_wire(),
+            make_default: make_default.unwrap_or(false),
+        };
+        let clients = ctx::clients(ctx)?;
+        let r = shop_rpc::call("user", clients.user.add_address(req).await);
+        let paths = ArgPaths {
+            args: &["address"],
+            default_arg: Some("address"),
+        };
+        customer_change(r, paths, |c| {
+            c.addresses.last().cloned().map(MailingAddress)
+        })
+    }
+
+    /// Replaces one of the signed-in customer's addresses (an address of someone else is not found).
+    async fn customer_address_update(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        address: MailingAddressInput,
+    ) -> GqlResult<CustomerChangePayload> {
+        let customer_id = match signed_in(ctx) {
+            Ok(c) => c,
+            Err(e) => return Ok(CustomerChangePayload::failed(e)),
+        };
+        let mut errors: Vec<CustomerUserError> = Vec::new();
+        let Some(address_id) = input_id(GidType::MailingAddress, &id, path(["id"]), &mut errors)
+        else {
+            return Ok(CustomerChangePayload::failed(errors.remove(0)));
+        };
+        let req = user::UpdateAddressRequest {
+            customer_id: customer_id.into(),
+            address_id: address_id.clone().into(),
+            address: address.into_wire(),
+        };
+        let clients = ctx::clients(ctx)?;
+        let r = shop_rpc::call("user", clients.user.update_address(req).await);
+        let paths = ArgPaths {
+            args: &["address", "id"],
+            default_arg: Some("address"),
+        };
+        customer_change(r, paths, |c| {
+            c.addresses
+                .iter()
+                .find(|a| a.id == address_id.as_str())
+                .cloned()
+                .map(MailingAddress)
+        })
+    }
+
+    /// Deletes one of the signed-in customer's addresses (if it was the default, the first remaining one
+    /// becomes the default).
+    async fn customer_address_delete(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> GqlResult<CustomerChangePayload> {
+        let customer_id = match signed_in(ctx) {
+            Ok(c) => c,
+            Err(e) => return Ok(CustomerChangePayload::failed(e)),
+        };
+        let mut errors: Vec<CustomerUserError> = Vec::new();
+        let Some(address_id) = input_id(GidType::MailingAddress, &id, path(["id"]), &mut errors)
+        else {
+            return Ok(CustomerChangePayload::failed(errors.remove(0)));
+        };
+        let req = user::DeleteAddressRequest {
+            customer_id: customer_id.into(),
+            address_id: address_id.into(),
+        };
+        let clients = ctx::clients(ctx)?;
+        let r = shop_rpc::call("user", clients.user.delete_address(req).await);
+        let paths = ArgPaths {
+            args: &["id"],
+            default_arg: Some("id"),
+        };
+        let mut payload = customer_change(r, paths, |_| None)?;
+        if payload.customer.is_some() {
+            payload.deleted_customer_address_id = Some(id);
+        }
+        Ok(payload)
+    }
+
+    /// Signs the signed-in customer out everywhere: every access token of theirs is revoked (other gateways
+    /// stop accepting them within `gateway.token_cache_ms`).
+    async fn customer_access_token_delete_all(
+        &self,
+        ctx: &Context<'_>,
+    ) -> GqlResult<CustomerChangePayload> {
+        let id = match signed_in(ctx) {
+            Ok(id) => id,
+            Err(e) => return Ok(CustomerChangePayload::failed(e)),
+        };
+        let clients = ctx::clients(ctx)?;
+        let req = session::RevokeAllRequest {
+            customer_id: id.clone().into(),
+        };
+        let r = shop_rpc::with_actor(&Actor::internal(), async {
+            shop_rpc::call("session", clients.session.revoke_all(req).await)
+        })
+        .await;
+        if let Some(token) = ctx.data_opt::<crate::auth::PresentedToken>() {
+            forget_token(ctx, &token.0);
+        }
+        Ok(match outcome(r)? {
+            Outcome::Ok(_) => CustomerChangePayload {
+                customer: None,
+                customer_address: None,
+                deleted_customer_address_id: None,
+                customer_user_errors: Vec::new(),
+                user_errors: Vec::new(),
+            },
+            Outcome::User(e) => CustomerChangePayload::failed(CustomerUserError::from_service(
+                &e,
+                ArgPaths {
+                    args: &[],
+                    default_arg: None,
+                },
+            )),
+        })
     }
 
     /// Signs a customer in: returns an access token.
