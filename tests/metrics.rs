@@ -335,6 +335,15 @@ async fn metrics_show_the_journey() {
         "{}",
         show("order processor")
     );
+    // Consumer lag of the embedded log, reported by the runners (a gauge per group and topic).
+    let lag = x.value(
+        "thriftshop_bus_consumer_lag_messages",
+        &[
+            ("group", shop_order::PROCESSOR_GROUP),
+            ("topic", "shop.order.v1"),
+        ],
+    );
+    assert!(lag.is_some_and(|n| n >= 0.0), "{}", show("consumer lag"));
 
     shop.stop().await;
 }

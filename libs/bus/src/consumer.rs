@@ -9,6 +9,8 @@ use crate::{Delivery, EventBus, Subscription};
 
 const BATCH: usize = 128;
 const POLL_WAIT: Duration = Duration::from_millis(250);
+/// How often a runner asks its subscription for the group's lag.
+const LAG_EVERY: Duration = Duration::from_secs(1);
 
 /// Handles deliveries until `shutdown`. A failing handler is retried (with backoff) before the position moves
 /// on, so nothing is skipped; handlers must be idempotent because a crash before commit redelivers.
@@ -28,7 +30,9 @@ pub async fn run_consumer<B, H, Fut>(
         return;
     };
     let mut backoff = Backoff::new(Duration::from_millis(200));
+    let mut next_lag = tokio::time::Instant::now();
     'outer: while !shutdown.is_cancelled() {
+        report_lag(&mut subscription, &group, &mut next_lag).await;
         let batch = tokio::select! {
             polled = subscription.poll(BATCH, POLL_WAIT) => polled,
             _ = shutdown.cancelled() => break,
@@ -75,7 +79,9 @@ pub async fn run_consumer_concurrent<B, H, Fut>(
     };
     let mut backoff = Backoff::new(Duration::from_millis(200));
     let mut in_flight: VecDeque<(Delivery, tokio::task::JoinHandle<bool>)> = VecDeque::new();
+    let mut next_lag = tokio::time::Instant::now();
     'outer: while !shutdown.is_cancelled() {
+        report_lag(&mut subscription, &group, &mut next_lag).await;
         // Commit the finished prefix; when full, wait for the oldest delivery instead of polling.
         while let Some((_, task)) = in_flight.front() {
             if !task.is_finished() && in_flight.len() < max_in_flight {
@@ -221,6 +227,30 @@ where
 async fn commit<S: Subscription>(subscription: &mut S, delivery: &Delivery, group: &str) {
     if let Err(e) = subscription.commit(delivery).await {
         tracing::warn!(%group, offset = delivery.offset, error = %e, "commit failed");
+    }
+}
+
+/// Sets `thriftshop_bus_consumer_lag_messages` of `group` from the subscription, at most every [`LAG_EVERY`].
+async fn report_lag<S: Subscription>(
+    subscription: &mut S,
+    group: &str,
+    next: &mut tokio::time::Instant,
+) {
+    let Some(m) = crate::metrics() else {
+        return;
+    };
+    let now = tokio::time::Instant::now();
+    if now < *next {
+        return;
+    }
+    *next = now + LAG_EVERY;
+    match subscription.lag().await {
+        Ok(lags) => {
+            for (topic, n) in lags {
+                m.bus_consumer_lag(group.to_owned(), topic, n);
+            }
+        }
+        Err(e) => tracing::debug!(%group, error = %e, "consumer lag unavailable"),
     }
 }
 

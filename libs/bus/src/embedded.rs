@@ -187,4 +187,70 @@ impl Subscription for EmbeddedSubscription {
     async fn close(self) -> Result<(), BusError> {
         Ok(())
     }
+
+    async fn lag(&mut self) -> Result<Vec<(String, u64)>, BusError> {
+        let group = self.group.clone();
+        let topics = self.topics.clone();
+        Ok(self
+            .bus
+            .db
+            .call(move |c| {
+                // The log is one partition: the lag of a topic is its messages after the group's position.
+                let mut stmt = c.prepare_cached(
+                    "SELECT COUNT(*) FROM log WHERE topic = ?1 AND offset >
+                       COALESCE((SELECT offset FROM consumer_offsets WHERE grp = ?2), 0)",
+                )?;
+                topics
+                    .into_iter()
+                    .map(|t| {
+                        let n: i64 = stmt.query_row(params![t, group], |r| r.get(0))?;
+                        Ok((t, u64::try_from(n).unwrap_or(0)))
+                    })
+                    .collect::<Result<Vec<_>, rusqlite::Error>>()
+                    .map_err(Into::into)
+            })
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(topic: &str, id: &str) -> Message {
+        Message {
+            topic: topic.into(),
+            key: "k".into(),
+            event_id: id.into(),
+            event_type: "t.v1".into(),
+            seq: 1,
+            occurred_at_ms: 1,
+            traceparent: None,
+            payload: Bytes::from_static(b"x"),
+        }
+    }
+
+    #[tokio::test]
+    async fn lag_counts_messages_after_the_committed_position() {
+        let bus = EmbeddedBus::in_memory().unwrap();
+        bus.publish(vec![
+            message("a", "1"),
+            message("b", "2"),
+            message("a", "3"),
+            message("a", "4"),
+        ])
+        .await
+        .unwrap();
+        let mut sub = bus.subscribe("g", &["a".into(), "c".into()]).await.unwrap();
+        assert_eq!(
+            sub.lag().await.unwrap(),
+            vec![("a".to_string(), 3), ("c".to_string(), 0)]
+        );
+        let batch = sub.poll(2, Duration::from_millis(10)).await.unwrap();
+        assert_eq!(batch.len(), 2);
+        // Delivered but not committed: still lagging.
+        assert_eq!(sub.lag().await.unwrap()[0], ("a".to_string(), 3));
+        sub.commit(&batch[1]).await.unwrap();
+        assert_eq!(sub.lag().await.unwrap()[0], ("a".to_string(), 1));
+    }
 }

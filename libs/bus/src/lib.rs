@@ -139,6 +139,13 @@ pub trait Subscription: Send + 'static {
 
     /// Flushes pending commits and leaves the group.
     fn close(self) -> impl Future<Output = Result<(), BusError>> + Send;
+
+    /// How many messages of each subscribed topic lie after the group's committed position, where the adapter
+    /// can tell cheaply (the embedded log can); empty when it cannot. The consumer runner reports it as
+    /// `thriftshop_bus_consumer_lag_messages` about once a second.
+    fn lag(&mut self) -> impl Future<Output = Result<Vec<(String, u64)>, BusError>> + Send {
+        async { Ok(Vec::new()) }
+    }
 }
 
 /// Polls `fetch` until it returns something or `wait` runs out, waking early on `notify`.
@@ -232,5 +239,9 @@ impl Subscription for AnySubscription {
 
     async fn close(self) -> Result<(), BusError> {
         delegate!(AnySubscription, self, s => s.close().await)
+    }
+
+    async fn lag(&mut self) -> Result<Vec<(String, u64)>, BusError> {
+        delegate!(AnySubscription, self, s => s.lag().await)
     }
 }
