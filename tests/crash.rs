@@ -15,6 +15,9 @@ use serde_json::{Value, json};
 use shop_idl::inventory;
 use shop_rpc::{build_client, call};
 
+/// The tests of this file load the machine heavily: they run one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const STOCK: i64 = 60;
 const BUYERS: usize = 120;
 const CYCLES: usize = 4;
@@ -177,11 +180,13 @@ async fn settle(http: &reqwest::Client, url: &str, a: &Attempt) -> Option<(Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_checkout_storm_loses_nothing() {
+    let _serial = SERIAL.lock().await;
     storm_with_kills(Vec::new(), CYCLES).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_checkout_storm_loses_nothing_on_kafka_and_cassandra() {
+    let _serial = SERIAL.lock().await;
     let (Some(brokers), Some(nodes)) = (
         shop_kernel::test_engine("THRIFTSHOP_TEST_KAFKA"),
         shop_kernel::test_engine("THRIFTSHOP_TEST_CASSANDRA"),

@@ -5,6 +5,9 @@
 //! On Cassandra the shop is also restarted and still has its customers, orders and stock.
 mod common;
 
+/// The tests of this file load the machine heavily: they run one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -21,6 +24,7 @@ async fn first_related(c: &mut Client, product_id: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purchase_reaches_projections_through_kafka() {
+    let _serial = SERIAL.lock().await;
     let Some(brokers) = shop_kernel::test_engine("THRIFTSHOP_TEST_KAFKA") else {
         return;
     };
@@ -35,6 +39,7 @@ async fn purchase_reaches_projections_through_kafka() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journey_on_kafka_and_cassandra() {
+    let _serial = SERIAL.lock().await;
     let (Some(brokers), Some(nodes)) = (
         shop_kernel::test_engine("THRIFTSHOP_TEST_KAFKA"),
         shop_kernel::test_engine("THRIFTSHOP_TEST_CASSANDRA"),

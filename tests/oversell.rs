@@ -4,6 +4,9 @@
 //! the orders placed. The same rounds run on the embedded engines and (fewer of them) on real Kafka + Cassandra.
 mod common;
 
+/// The tests of this file load the machine heavily: they run one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 use std::sync::Arc;
 
 use common::*;
@@ -137,6 +140,7 @@ async fn checkout(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_checkouts_never_oversell() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let shape = Shape {
         rounds: 20,
@@ -150,6 +154,7 @@ async fn concurrent_checkouts_never_oversell() {
 /// round on one debug-built test node); buyers retry with their key when the shop answers UNAVAILABLE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_checkouts_never_oversell_on_kafka_and_cassandra() {
+    let _serial = SERIAL.lock().await;
     let (Some(brokers), Some(nodes)) = (
         shop_kernel::test_engine("THRIFTSHOP_TEST_KAFKA"),
         shop_kernel::test_engine("THRIFTSHOP_TEST_CASSANDRA"),
