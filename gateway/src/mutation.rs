@@ -224,6 +224,17 @@ fn signed_in(ctx: &Context<'_>) -> Result<String, CustomerUserError> {
     })
 }
 
+/// The signed-in customer's id and the raw id of the address `id` names (the user service decides whether it
+/// is theirs).
+fn own_address(ctx: &Context<'_>, id: &ID) -> Result<(String, String), CustomerUserError> {
+    let customer_id = signed_in(ctx)?;
+    let mut errors: Vec<CustomerUserError> = Vec::new();
+    match input_id(GidType::MailingAddress, id, path(["id"]), &mut errors) {
+        Some(address_id) => Ok((customer_id, address_id)),
+        None => Err(errors.remove(0)),
+    }
+}
+
 /// A customer change's outcome as a payload; `address` picks the address to return from the new state.
 fn customer_change(
     r: Result<user::CustomerResponse, Error>,
@@ -1144,14 +1155,9 @@ impl Mutation {
         id: ID,
         address: MailingAddressInput,
     ) -> GqlResult<CustomerChangePayload> {
-        let customer_id = match signed_in(ctx) {
-            Ok(c) => c,
+        let (customer_id, address_id) = match own_address(ctx, &id) {
+            Ok(ids) => ids,
             Err(e) => return Ok(CustomerChangePayload::failed(e)),
-        };
-        let mut errors: Vec<CustomerUserError> = Vec::new();
-        let Some(address_id) = input_id(GidType::MailingAddress, &id, path(["id"]), &mut errors)
-        else {
-            return Ok(CustomerChangePayload::failed(errors.remove(0)));
         };
         let req = user::UpdateAddressRequest {
             customer_id: customer_id.into(),
@@ -1180,14 +1186,9 @@ impl Mutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> GqlResult<CustomerChangePayload> {
-        let customer_id = match signed_in(ctx) {
-            Ok(c) => c,
+        let (customer_id, address_id) = match own_address(ctx, &id) {
+            Ok(ids) => ids,
             Err(e) => return Ok(CustomerChangePayload::failed(e)),
-        };
-        let mut errors: Vec<CustomerUserError> = Vec::new();
-        let Some(address_id) = input_id(GidType::MailingAddress, &id, path(["id"]), &mut errors)
-        else {
-            return Ok(CustomerChangePayload::failed(errors.remove(0)));
         };
         let req = user::DeleteAddressRequest {
             customer_id: customer_id.into(),

@@ -578,68 +578,77 @@ fn marker_grace(request_timeout: Duration) -> Duration {
 
 // ---------------------------------------------------------------------------------------------------------
 
+/// Connects a session to `settings`' cluster with its execution profile (QUORUM/SERIAL, or LOCAL_QUORUM/
+/// LOCAL_SERIAL with DC-aware routing when a local datacenter is set; token-aware routing), creates the keyspace
+/// if missing, switches to it, applies `migrations` and refreshes the metadata (token-aware routing needs the new
+/// keyspace's replication). Returns the session and its serial consistency. Shared by every Cassandra adapter.
+pub async fn open_session(
+    settings: &CassandraSettings,
+    migrations: &[(&str, &str)],
+) -> Result<(Session, SerialConsistency), StoreError> {
+    // Unquoted CQL identifiers are case-insensitive (folded to lower case): use the folded name throughout.
+    let ks = settings.keyspace.to_ascii_lowercase();
+    let ks = ks.as_str();
+    if !valid_keyspace(ks) {
+        return Err(StoreError::Backend(format!(
+            "cassandra: invalid keyspace name {ks:?}"
+        )));
+    }
+    if settings.nodes.is_empty() {
+        return Err(StoreError::Backend("cassandra: no contact points".into()));
+    }
+    let (consistency, serial, replication) = match &settings.local_datacenter {
+        Some(dc) => (
+            Consistency::LocalQuorum,
+            SerialConsistency::LocalSerial,
+            format!(
+                "{{'class': 'NetworkTopologyStrategy', '{}': {}}}",
+                dc.replace('\'', "''"),
+                settings.replication_factor
+            ),
+        ),
+        None => (
+            Consistency::Quorum,
+            SerialConsistency::Serial,
+            format!(
+                "{{'class': 'SimpleStrategy', 'replication_factor': {}}}",
+                settings.replication_factor
+            ),
+        ),
+    };
+    let mut policy = DefaultPolicy::builder().token_aware(true);
+    if let Some(dc) = &settings.local_datacenter {
+        policy = policy
+            .prefer_datacenter(dc.clone())
+            .permit_dc_failover(false);
+    }
+    let profile = ExecutionProfile::builder()
+        .consistency(consistency)
+        .serial_consistency(Some(serial))
+        .request_timeout(Some(settings.request_timeout))
+        .load_balancing_policy(policy.build())
+        .build();
+    let session = SessionBuilder::new()
+        .known_nodes(&settings.nodes)
+        .default_execution_profile_handle(profile.into_handle())
+        .keyspaces_to_fetch([ks.to_string()])
+        .build()
+        .await?;
+    ddl(
+        &session,
+        format!("CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {replication}"),
+    )
+    .await?;
+    session.use_keyspace(ks, false).await?;
+    apply_migrations(&session, migrations).await?;
+    session.refresh_metadata().await?;
+    Ok((session, serial))
+}
+
 impl CassandraEventStore {
     /// Connects, creates the keyspace if missing, applies [`MIGRATIONS`] and prepares every statement.
     pub async fn connect(settings: CassandraSettings) -> Result<Self, StoreError> {
-        // Unquoted CQL identifiers are case-insensitive (folded to lower case): use the folded name throughout.
-        let ks = settings.keyspace.to_ascii_lowercase();
-        let ks = ks.as_str();
-        if !valid_keyspace(ks) {
-            return Err(StoreError::Backend(format!(
-                "cassandra: invalid keyspace name {ks:?}"
-            )));
-        }
-        if settings.nodes.is_empty() {
-            return Err(StoreError::Backend("cassandra: no contact points".into()));
-        }
-        let (consistency, serial, replication) = match &settings.local_datacenter {
-            Some(dc) => (
-                Consistency::LocalQuorum,
-                SerialConsistency::LocalSerial,
-                format!(
-                    "{{'class': 'NetworkTopologyStrategy', '{}': {}}}",
-                    dc.replace('\'', "''"),
-                    settings.replication_factor
-                ),
-            ),
-            None => (
-                Consistency::Quorum,
-                SerialConsistency::Serial,
-                format!(
-                    "{{'class': 'SimpleStrategy', 'replication_factor': {}}}",
-                    settings.replication_factor
-                ),
-            ),
-        };
-        let mut policy = DefaultPolicy::builder().token_aware(true);
-        if let Some(dc) = &settings.local_datacenter {
-            policy = policy
-                .prefer_datacenter(dc.clone())
-                .permit_dc_failover(false);
-        }
-        let profile = ExecutionProfile::builder()
-            .consistency(consistency)
-            .serial_consistency(Some(serial))
-            .request_timeout(Some(settings.request_timeout))
-            .load_balancing_policy(policy.build())
-            .build();
-        let session = SessionBuilder::new()
-            .known_nodes(&settings.nodes)
-            .default_execution_profile_handle(profile.into_handle())
-            .keyspaces_to_fetch([ks.to_string()])
-            .build()
-            .await?;
-
-        ddl(
-            &session,
-            format!("CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {replication}"),
-        )
-        .await?;
-        session.use_keyspace(ks, false).await?;
-        apply_migrations(&session, MIGRATIONS).await?;
-        // Token-aware routing needs the (new) keyspace's replication in the driver's metadata.
-        session.refresh_metadata().await?;
-
+        let (session, serial) = open_session(&settings, MIGRATIONS).await?;
         let serial_read = match serial {
             SerialConsistency::LocalSerial => Consistency::LocalSerial,
             SerialConsistency::Serial => Consistency::Serial,

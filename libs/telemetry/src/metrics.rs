@@ -381,7 +381,11 @@ impl Metrics {
     /// The registry in OpenMetrics text format (serve with [`Metrics::CONTENT_TYPE`]).
     pub fn encode(&self) -> String {
         let mut out = String::with_capacity(16 * 1024);
-        encode(&mut out, &self.inner.registry).expect("writing to a String cannot fail");
+        // Writing to a String does not fail; should the encoder ever report an error, serve what it wrote
+        // rather than failing the scrape (or the process).
+        if let Err(e) = encode(&mut out, &self.inner.registry) {
+            tracing::warn!(error = %e, "encoding metrics failed");
+        }
         out
     }
 

@@ -26,18 +26,15 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use futures::{TryStreamExt, future};
 use scylla::{
     DeserializeRow,
-    client::{
-        execution_profile::ExecutionProfile, session::Session, session_builder::SessionBuilder,
-    },
-    policies::load_balancing::DefaultPolicy,
+    client::session::Session,
     statement::{
-        Consistency, SerialConsistency, Statement,
+        Statement,
         batch::{Batch, BatchType},
         prepared::PreparedStatement,
     },
 };
 pub use shop_store::cassandra::CassandraSettings;
-use shop_store::cassandra::apply_migrations;
+use shop_store::cassandra::open_session;
 
 use super::{ProjectionStore, StoreError};
 use crate::{
@@ -176,13 +173,6 @@ impl std::fmt::Debug for CassandraProjectionStore {
         f.debug_struct("CassandraProjectionStore")
             .finish_non_exhaustive()
     }
-}
-
-fn valid_keyspace(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
-        && name.len() <= 48
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -381,58 +371,7 @@ fn stale(source: Source, found: i64) -> StoreError {
 impl CassandraProjectionStore {
     /// Connects, creates the keyspace if missing, applies the migrations and prepares every statement.
     pub async fn connect(settings: CassandraSettings) -> Result<Self, StoreError> {
-        let ks = settings.keyspace.to_ascii_lowercase();
-        if !valid_keyspace(&ks) {
-            return Err(backend(format!("invalid keyspace name {ks:?}")));
-        }
-        if settings.nodes.is_empty() {
-            return Err(backend("no contact points"));
-        }
-        let (consistency, serial, replication) = match &settings.local_datacenter {
-            Some(dc) => (
-                Consistency::LocalQuorum,
-                SerialConsistency::LocalSerial,
-                format!(
-                    "{{'class': 'NetworkTopologyStrategy', '{}': {}}}",
-                    dc.replace('\'', "''"),
-                    settings.replication_factor
-                ),
-            ),
-            None => (
-                Consistency::Quorum,
-                SerialConsistency::Serial,
-                format!(
-                    "{{'class': 'SimpleStrategy', 'replication_factor': {}}}",
-                    settings.replication_factor
-                ),
-            ),
-        };
-        let mut policy = DefaultPolicy::builder().token_aware(true);
-        if let Some(dc) = &settings.local_datacenter {
-            policy = policy
-                .prefer_datacenter(dc.clone())
-                .permit_dc_failover(false);
-        }
-        let profile = ExecutionProfile::builder()
-            .consistency(consistency)
-            .serial_consistency(Some(serial))
-            .request_timeout(Some(settings.request_timeout))
-            .load_balancing_policy(policy.build())
-            .build();
-        let session = SessionBuilder::new()
-            .known_nodes(&settings.nodes)
-            .default_execution_profile_handle(profile.into_handle())
-            .keyspaces_to_fetch([ks.clone()])
-            .build()
-            .await?;
-        ddl(
-            &session,
-            &format!("CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {replication}"),
-        )
-        .await?;
-        session.use_keyspace(&ks, false).await?;
-        apply_migrations(&session, MIGRATIONS).await?;
-        session.refresh_metadata().await?;
+        let (session, _) = open_session(&settings, MIGRATIONS).await?;
         let st = Statements::prepare(&session).await?;
         Ok(Self {
             inner: Arc::new(Inner { session, st }),
@@ -1085,10 +1024,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keyspace_names_and_tables() {
-        assert!(valid_keyspace("projections_0123abcd"));
-        assert!(!valid_keyspace("a-b"));
-        assert!(!valid_keyspace("1a"));
+    fn every_wiped_table_is_created() {
         // Every table a rebuild wipes is created by a migration.
         for p in Projector::ALL {
             for t in tables(p) {
