@@ -156,3 +156,42 @@ pub async fn dedupes_republished<B: EventBus>(bus: B, namespace: &str) {
         .unwrap();
     assert_eq!(messages(&receive(&mut s, 1, Timing::LOCAL).await), vec![m]);
 }
+
+/// For adapters that report consumer lag (embedded, Kafka): the lag is the number of messages after the
+/// last committed one, and it reaches zero once everything is committed.
+pub async fn reports_lag<B: EventBus>(bus: B, namespace: &str, timing: Timing) {
+    let topic = format!("{namespace}.lag.v1");
+    let sent: Vec<Message> = (1..=5).map(|seq| msg(&topic, "k", seq)).collect();
+    bus.publish(sent).await.unwrap();
+    let mut sub = bus
+        .subscribe(&format!("{namespace}.lag"), std::slice::from_ref(&topic))
+        .await
+        .unwrap();
+    let got = receive(&mut sub, 5, timing).await;
+    assert_eq!(got.len(), 5);
+    sub.commit(&got[1]).await.unwrap();
+    assert_lag(&mut sub, &topic, 3, timing).await;
+    sub.commit(&got[4]).await.unwrap();
+    assert_lag(&mut sub, &topic, 0, timing).await;
+    sub.close().await.unwrap();
+}
+
+/// Waits (polling, which also serves the adapter's callbacks) until `topic`'s lag is `expected`.
+async fn assert_lag<S: Subscription>(sub: &mut S, topic: &str, expected: u64, timing: Timing) {
+    // Statistics-based lag (Kafka) refreshes about once a second.
+    let deadline = tokio::time::Instant::now() + timing.arrive + Duration::from_secs(5);
+    let mut last = Vec::new();
+    while tokio::time::Instant::now() < deadline {
+        last = sub.lag().await.unwrap();
+        if last.iter().any(|(t, n)| t == topic && *n == expected) {
+            return;
+        }
+        assert!(
+            sub.poll(10, Duration::from_millis(200))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    panic!("lag of {topic} never became {expected}: last {last:?}");
+}

@@ -38,7 +38,10 @@ pub async fn run_consumer<B, H, Fut>(
             _ = shutdown.cancelled() => break,
         };
         let batch = match batch {
-            Ok(b) => b,
+            Ok(b) => {
+                backoff = Backoff::new(Duration::from_millis(200));
+                b
+            }
             Err(e) => {
                 tracing::warn!(%group, error = %e, "consumer poll failed");
                 if !backoff.sleep(&shutdown).await {
@@ -103,6 +106,7 @@ pub async fn run_consumer_concurrent<B, H, Fut>(
         };
         match polled {
             Ok(batch) => {
+                backoff = Backoff::new(Duration::from_millis(200));
                 for delivery in batch {
                     let mut handler = handler.clone();
                     let shutdown = shutdown.clone();

@@ -5,6 +5,8 @@
 //!   payload is the Thrift-encoded event.
 //! - Consumers: one consumer-group member per [`KafkaSubscription`]; offsets are *stored* only after the handler
 //!   succeeded (`enable.auto.offset.store=false`) and committed in the background and on close (at-least-once).
+//!   Their lag (high watermark minus stored offset, per partition) comes from librdkafka's statistics, every
+//!   [`STATS_INTERVAL`].
 //! - Topics are created on first use with the configured partitions and replication factor.
 use std::{
     collections::{HashMap, HashSet},
@@ -16,11 +18,12 @@ use bytes::Bytes;
 use rdkafka::{
     ClientConfig, Message as _, Offset, TopicPartitionList,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
-    client::DefaultClientContext,
-    consumer::{CommitMode, Consumer, StreamConsumer},
+    client::{ClientContext, DefaultClientContext},
+    consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer},
     error::{KafkaError, RDKafkaErrorCode},
     message::{BorrowedMessage, Header, Headers, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
+    statistics::Statistics,
 };
 
 use crate::{BusError, Delivery, EventBus, Message, Subscription};
@@ -30,6 +33,39 @@ const H_EVENT_TYPE: &str = "event_type";
 const H_SEQ: &str = "seq";
 const H_OCCURRED_AT: &str = "occurred_at_ms";
 const H_TRACEPARENT: &str = "traceparent";
+
+/// How often consumers report statistics (and so how fresh [`Subscription::lag`] is).
+pub const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Per-partition lag of one consumer, from librdkafka's statistics: (cluster topic, partition) → messages
+/// after the stored offset.
+type PartitionLags = Arc<parking_lot::Mutex<HashMap<(String, i32), u64>>>;
+
+/// The consumers' client context: keeps the lag from each statistics report (librdkafka's logs and errors
+/// take the default route).
+#[derive(Default)]
+pub struct LagContext {
+    lags: PartitionLags,
+}
+
+impl ClientContext for LagContext {
+    fn stats(&self, statistics: Statistics) {
+        let mut lags = self.lags.lock();
+        lags.clear();
+        for (name, topic) in statistics.topics {
+            for (id, partition) in topic.partitions {
+                // Partition -1 is librdkafka's internal "unassigned" partition; -1 lag = not known yet.
+                if id >= 0
+                    && let Ok(lag) = u64::try_from(partition.consumer_lag_stored)
+                {
+                    lags.insert((name.clone(), id), lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for LagContext {}
 
 /// Connection and provisioning settings for [`KafkaBus`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,7 +269,14 @@ impl EventBus for KafkaBus {
     ) -> Result<KafkaSubscription, BusError> {
         let topics: Vec<String> = topics.iter().map(|t| self.qualified(t)).collect();
         self.ensure_topics(&topics).await?;
-        let consumer: StreamConsumer = base_config(&self.inner.settings)
+        let context = LagContext::default();
+        let lags = context.lags.clone();
+        let mut config = base_config(&self.inner.settings);
+        // Troubleshooting: librdkafka debug contexts for consumers (e.g. `cgrp,fetch`), logged at debug level.
+        if let Ok(contexts) = std::env::var("THRIFTSHOP_KAFKA_CONSUMER_DEBUG") {
+            config.set("debug", contexts).set("log_level", "7");
+        }
+        let consumer: StreamConsumer<LagContext> = config
             .set("group.id", self.qualified(group))
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "1000")
@@ -241,13 +284,19 @@ impl EventBus for KafkaBus {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("enable.partition.eof", "false")
-            .create()?;
+            .set(
+                "statistics.interval.ms",
+                STATS_INTERVAL.as_millis().to_string(),
+            )
+            .create_with_context(context)?;
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names)?;
         Ok(KafkaSubscription {
             bus: self.clone(),
             consumer: Some(consumer),
+            lags,
             stored: HashMap::new(),
+            errors: ErrorLog::default(),
         })
     }
 }
@@ -263,13 +312,46 @@ fn header<'a>(key: &'a str, value: &'a [u8]) -> Header<'a, &'a [u8]> {
 pub struct KafkaSubscription {
     bus: KafkaBus,
     /// `None` only after close.
-    consumer: Option<StreamConsumer>,
+    consumer: Option<StreamConsumer<LagContext>>,
+    /// Updated by the consumer's statistics callback.
+    lags: PartitionLags,
     /// Highest processed offset per (topic, partition).
     stored: HashMap<(String, i32), i64>,
+    errors: ErrorLog,
 }
 
+/// Rate-limited logging of a subscription's non-fatal consumer errors.
+#[derive(Default)]
+struct ErrorLog {
+    last: Option<std::time::Instant>,
+    /// Errors since the last line.
+    since: u64,
+}
+
+impl ErrorLog {
+    /// Logs `e`, at most once per [`ERROR_LOG_EVERY`] (the line says how many errors it stands for).
+    fn note(&mut self, e: &KafkaError) {
+        let now = std::time::Instant::now();
+        self.since += 1;
+        if self
+            .last
+            .is_some_and(|at| now.duration_since(at) < ERROR_LOG_EVERY)
+        {
+            return;
+        }
+        tracing::warn!(error = %e, errors = self.since, "kafka consumer errors (it recovers by itself)");
+        self.last = Some(now);
+        self.since = 0;
+    }
+}
+
+/// How often a subscription logs its (non-fatal, self-healing) consumer errors.
+const ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
+/// How long leaving the group (final commit, unsubscribe, destroy) may take before it is abandoned.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(15);
+
 impl KafkaSubscription {
-    fn consumer(&self) -> Result<&StreamConsumer, BusError> {
+    fn consumer(&self) -> Result<&StreamConsumer<LagContext>, BusError> {
         self.consumer
             .as_ref()
             .ok_or_else(|| BusError::Backend("subscription is closed".into()))
@@ -278,7 +360,7 @@ impl KafkaSubscription {
 
 /// Synchronously commits the processed offsets of partitions still assigned to this member.
 fn commit_stored(
-    consumer: &StreamConsumer,
+    consumer: &StreamConsumer<LagContext>,
     stored: &HashMap<(String, i32), i64>,
 ) -> Result<(), BusError> {
     let assigned = consumer.assignment()?;
@@ -346,26 +428,48 @@ fn to_delivery(bus: &KafkaBus, m: &BorrowedMessage<'_>) -> Result<Delivery, BusE
 
 impl Subscription for KafkaSubscription {
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
-        let consumer = self.consumer()?;
+        let deadline = tokio::time::Instant::now() + wait;
+        let consumer = self
+            .consumer
+            .as_ref()
+            .ok_or_else(|| BusError::Backend("subscription is closed".into()))?;
         let mut out = Vec::new();
-        let first = match tokio::time::timeout(wait, consumer.recv()).await {
-            Err(_) => return Ok(out),
-            Ok(m) => m?,
-        };
-        out.push(to_delivery(&self.bus, &first)?);
-        drop(first);
-        // Drain what is already buffered locally without waiting.
+        // Wait (up to `wait`) for the first message, then drain what is already buffered without waiting.
         while out.len() < max {
-            match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
-                Ok(Ok(m)) => out.push(to_delivery(&self.bus, &m)?),
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "kafka consumer error");
-                    break;
-                }
+            let until = if out.is_empty() {
+                deadline
+            } else {
+                tokio::time::Instant::now()
+            };
+            let received = tokio::time::timeout_at(until, consumer.recv()).await;
+            match received {
                 Err(_) => break,
+                Ok(Ok(m)) => out.push(to_delivery(&self.bus, &m)?),
+                // Consumer errors are informational (librdkafka reconnects, rejoins and resumes by itself) unless
+                // fatal. They are queued like messages, so they are drained here, never waited on: during an
+                // outage the queue fills with them, and rebalance events queued behind them must be served
+                // promptly once the brokers are back, or the member never gets its partitions again.
+                Ok(Err(KafkaError::MessageConsumptionFatal(code))) => {
+                    return Err(KafkaError::MessageConsumptionFatal(code).into());
+                }
+                Ok(Err(e)) => self.errors.note(&e),
             }
         }
         Ok(out)
+    }
+
+    /// Messages after this member's stored offsets, per topic, over the partitions in the consumer's last
+    /// statistics report (librdkafka's `consumer_lag_stored`: high watermark minus stored offset).
+    async fn lag(&mut self) -> Result<Vec<(String, u64)>, BusError> {
+        let mut per_topic: HashMap<String, u64> = HashMap::new();
+        for ((topic, _), lag) in self.lags.lock().iter() {
+            *per_topic
+                .entry(self.bus.unqualified(topic).to_string())
+                .or_default() += lag;
+        }
+        let mut lags: Vec<(String, u64)> = per_topic.into_iter().collect();
+        lags.sort();
+        Ok(lags)
     }
 
     async fn commit(&mut self, delivery: &Delivery) -> Result<(), BusError> {
@@ -391,15 +495,23 @@ impl Subscription for KafkaSubscription {
             return Ok(());
         };
         let stored = std::mem::take(&mut self.stored);
-        tokio::task::spawn_blocking(move || -> Result<(), BusError> {
+        let closing = tokio::task::spawn_blocking(move || -> Result<(), BusError> {
             // Partition lists hold references into the client: they must be gone before the consumer is
             // destroyed, or librdkafka's destroy waits for them forever (librdkafka #3796).
             let committed = commit_stored(&consumer, &stored);
             consumer.unsubscribe();
             drop(consumer);
             committed
-        })
-        .await
-        .map_err(|e| BusError::Backend(format!("closing the consumer panicked: {e}")))?
+        });
+        // A coordinator that does not answer must not hold up shutdown: uncommitted positions are redelivered
+        // to the next member (handlers are idempotent).
+        match tokio::time::timeout(CLOSE_TIMEOUT, closing).await {
+            Ok(joined) => joined
+                .map_err(|e| BusError::Backend(format!("closing the consumer panicked: {e}")))?,
+            Err(_) => Err(BusError::Backend(format!(
+                "leaving the consumer group did not finish within {} s; abandoned",
+                CLOSE_TIMEOUT.as_secs()
+            ))),
+        }
     }
 }

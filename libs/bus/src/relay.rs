@@ -38,6 +38,7 @@ pub async fn relay_once<S: EventStore, B: EventBus>(
     drop(spans);
     published?;
     store.mark_published(&batch).await?;
+    tracing::debug!(events = batch.len(), "relay published");
     if let Some(m) = crate::metrics() {
         for e in &batch {
             m.bus_published(e.event.topic.clone());

@@ -24,6 +24,7 @@ async fn embedded_bus_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let bus = EmbeddedBus::open(&dir.path().join("log.db")).unwrap();
     conformance::run_all(bus.clone(), "t", Timing::LOCAL).await;
+    conformance::reports_lag(bus.clone(), "t", Timing::LOCAL).await;
     conformance::dedupes_republished(bus, "t").await;
 }
 
@@ -39,7 +40,8 @@ async fn kafka_bus_conforms() {
         ..KafkaSettings::default()
     })
     .unwrap();
-    conformance::run_all(bus, "t", Timing::BROKER).await;
+    conformance::run_all(bus.clone(), "t", Timing::BROKER).await;
+    conformance::reports_lag(bus, "t", Timing::BROKER).await;
 }
 
 #[tokio::test]
