@@ -1,15 +1,21 @@
-//! Operator actions on a running shop through the services' own Thrift APIs, as an internal caller: appointing
+//! Operator actions on a running shop through the services' own Thrift APIs, as the `admin` identity (signed
+//! with the admin key of the shop's service keys, see `Config::service_auth`) and an internal caller: appointing
 //! staff (`thriftshop staff grant`) and setting stock (tests and the load generator; staff use `inventoryAdjust`).
 use std::net::SocketAddr;
 
 use anyhow::Context;
 use shop_idl::{inventory, user};
 use shop_kernel::Actor;
-use shop_rpc::{ClientSettings, build_client, call, with_actor};
+use shop_rpc::{
+    ClientSettings,
+    auth::{Identity, ServiceAuth},
+    build_client, call, with_actor,
+};
 
 /// Sets the on-hand stock of a variant (`variant` is a raw id or a `gid://thriftshop/ProductVariant/…` id)
 /// through the inventory service listening at `inventory_addr`.
 pub async fn set_stock(
+    auth: &ServiceAuth,
     inventory_addr: SocketAddr,
     variant: &str,
     quantity: i64,
@@ -18,7 +24,8 @@ pub async fn set_stock(
         inventory::InventoryServiceClientBuilder,
         "inventory",
         inventory_addr,
-        ClientSettings::default()
+        ClientSettings::default(),
+        auth.credentials(Identity::Admin)?
     );
     let variant_id = variant.rsplit('/').next().unwrap_or(variant).to_string();
     let req = inventory::AdjustStockRequest {
@@ -41,6 +48,7 @@ pub async fn set_stock(
 /// registered customer with `email`, through the user service listening at `user_addr`. Returns the permissions
 /// now held.
 pub async fn set_staff_permissions(
+    auth: &ServiceAuth,
     user_addr: SocketAddr,
     email: &str,
     permissions: &[String],
@@ -49,7 +57,8 @@ pub async fn set_staff_permissions(
         user::UserServiceClientBuilder,
         "user",
         user_addr,
-        ClientSettings::default()
+        ClientSettings::default(),
+        auth.credentials(Identity::Admin)?
     );
     let req = user::SetPermissionsRequest {
         email: email.to_string().into(),

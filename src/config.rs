@@ -34,6 +34,36 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Logs (pretty in development, JSON in production unless set), trace export over OTLP/HTTP, sampling.
     pub telemetry: shop_telemetry::TelemetrySettings,
+    /// Keys of the service-to-service credentials (see SECURITY.md).
+    pub service_auth: ServiceAuthConfig,
+}
+
+/// Where the service keys come from. Each process signs its calls with its own identity's key and accepts
+/// callers whose public keys it has. Keys are base64: 32-byte Ed25519 seeds (`signing`) and public keys
+/// (`verifying`); `thriftshop keys generate` prints a fresh set.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceAuthConfig {
+    /// A keys file (`[signing]` and `[verifying]` tables). Default `<data_dir>/service-keys.toml`, which a
+    /// development shop creates with fresh keys when no key is configured; in production keys must be given.
+    pub keys_file: Option<PathBuf>,
+    /// Signing keys by identity (`gateway`, `catalog`, …, `admin`). Secrets: give each process only its own.
+    pub signing: std::collections::BTreeMap<String, String>,
+    /// Public keys of the callers a process accepts, by identity.
+    pub verifying: std::collections::BTreeMap<String, String>,
+    /// Lifetime of issued credentials, in seconds (at most 300).
+    pub token_ttl_secs: u64,
+}
+
+impl Default for ServiceAuthConfig {
+    fn default() -> Self {
+        Self {
+            keys_file: None,
+            signing: Default::default(),
+            verifying: Default::default(),
+            token_ttl_secs: 60,
+        }
+    }
 }
 
 /// Deployment profile: decides the defaults of the settings that differ between a laptop and production.
@@ -264,6 +294,7 @@ impl Default for Config {
             checkout: CheckoutConfig::default(),
             rate_limit: RateLimitConfig::default(),
             telemetry: shop_telemetry::TelemetrySettings::default(),
+            service_auth: ServiceAuthConfig::default(),
         }
     }
 }
@@ -331,6 +362,37 @@ impl Default for DemoConfig {
 }
 
 impl Config {
+    /// The service keys: configured keys plus the keys file. With no key configured and no keys file, a
+    /// development shop creates the keys file with fresh keys (so every process on this machine, and the
+    /// operator commands, share it); production requires configured keys.
+    pub fn service_auth(&self) -> anyhow::Result<shop_rpc::auth::ServiceAuth> {
+        use anyhow::Context as _;
+        use shop_rpc::auth::{AuthSettings, KeyRing, ServiceAuth};
+        let a = &self.service_auth;
+        let mut ring =
+            KeyRing::from_config(&a.signing, &a.verifying).context("service_auth keys")?;
+        let path = a
+            .keys_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("service-keys.toml"));
+        if path.exists() {
+            ring.merge_file(&path)?;
+        } else if ring.is_empty() && self.profile == Profile::Development {
+            ring = KeyRing::load_or_create(&path)?;
+        } else if ring.is_empty() {
+            anyhow::bail!(
+                "no service keys: the production profile needs service_auth.keys_file or \
+                 service_auth.signing/verifying keys (`thriftshop keys generate` prints a set)"
+            );
+        }
+        Ok(ServiceAuth::new(
+            ring,
+            AuthSettings {
+                token_ttl: std::time::Duration::from_secs(a.token_ttl_secs),
+            },
+        ))
+    }
+
     /// Defaults, then the optional TOML file, then `THRIFTSHOP__…` environment variables.
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, Box<figment::Error>> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));

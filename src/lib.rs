@@ -121,6 +121,7 @@ fn gateway_options(
     cfg: &Config,
     peers: ServiceAddrs,
     metrics: &shop_telemetry::Metrics,
+    service_auth: &shop_rpc::auth::ServiceAuth,
 ) -> anyhow::Result<shop_gateway::GatewayOptions> {
     use shop_gateway::{hardening, limits};
     let g = &cfg.gateway;
@@ -159,6 +160,7 @@ fn gateway_options(
             ..Default::default()
         },
         metrics: metrics.clone(),
+        credentials: service_auth.credentials(shop_rpc::auth::Identity::Gateway)?,
     })
 }
 
@@ -192,6 +194,8 @@ pub struct Shop {
     pub gateway_addr: SocketAddr,
     /// Where the services listen.
     pub services: ServiceAddrs,
+    /// The service keys of this shop (operators' tools in the same process call services with them).
+    pub auth: shop_rpc::auth::ServiceAuth,
     /// The Cassandra read models fed from the bus (with `store = "cassandra"`): order history by customer,
     /// stock by variant, popularity and co-purchase, carts by owner; their lag and rebuild.
     pub projections: Option<Projections<AnyProjectionStore>>,
@@ -226,7 +230,8 @@ impl Shop {
         };
         let storage = cfg.storage();
         let metrics = shop_telemetry::Metrics::new();
-        let gateway_opts = gateway_options(&cfg, services, &metrics)?;
+        let auth = cfg.service_auth()?;
+        let gateway_opts = gateway_options(&cfg, services, &metrics, &auth)?;
         let opts = ServiceOptions {
             storage,
             peers: services,
@@ -235,6 +240,7 @@ impl Shop {
             tuning: cfg.tuning(),
             ready: shop_rpc::Readiness::new(),
             metrics: metrics.clone(),
+            auth: auth.clone(),
         };
         let mut tasks = Vec::new();
         let mut signals = Vec::new();
@@ -252,6 +258,7 @@ impl Shop {
             let shop = Shop {
                 gateway_addr: cfg.gateway.listen,
                 services,
+                auth: auth.clone(),
                 projections: None,
                 shutdown: shutdown.clone(),
                 tasks,
@@ -264,6 +271,7 @@ impl Shop {
         let mut shop = Shop {
             gateway_addr,
             services,
+            auth: auth.clone(),
             projections: None,
             shutdown: shutdown.clone(),
             tasks,
@@ -291,7 +299,7 @@ impl Shop {
             }
         }
         if cfg.demo.seed_stock
-            && let Err(e) = seed::seed_stock(services, cfg.client_settings()).await
+            && let Err(e) = seed::seed_stock(services, cfg.client_settings(), &auth).await
         {
             shop.stop().await;
             return Err(e.context("seeding demo stock"));
@@ -380,7 +388,12 @@ pub async fn serve_component(
     let listener = bind(c.configured_addr(&cfg), c.name()).await?;
     if c == Component::Gateway {
         return shop_gateway::serve(
-            gateway_options(&cfg, cfg.service_addrs(), &shop_telemetry::Metrics::new())?,
+            gateway_options(
+                &cfg,
+                cfg.service_addrs(),
+                &shop_telemetry::Metrics::new(),
+                &cfg.service_auth()?,
+            )?,
             listener,
             shutdown,
         )
@@ -396,6 +409,7 @@ pub async fn serve_component(
         bus: open_bus(&cfg)?,
         tuning: cfg.tuning(),
         metrics: shop_telemetry::Metrics::new(),
+        auth: cfg.service_auth()?,
     };
     let admin = match c.admin_addr(&cfg) {
         Some(addr) => {

@@ -31,11 +31,24 @@ enum Command {
     },
     /// Print the effective configuration as TOML-like debug output and exit.
     Config,
-    /// Appoint staff on a running shop (through the user service at `services.user`).
+    /// Appoint staff on a running shop (through the user service at `services.user`, with the `admin` key of
+    /// the shop's service keys).
     Staff {
         #[command(subcommand)]
         action: StaffAction,
     },
+    /// Service keys for the service-to-service credentials.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Print a fresh set of keys for every identity as a keys file (TOML). Give each process its own
+    /// `[signing]` key and everyone the `[verifying]` keys.
+    Generate,
 }
 
 #[derive(Subcommand)]
@@ -129,6 +142,12 @@ async fn main() -> anyhow::Result<()> {
             println!("{cfg:#?}");
             Ok(())
         }
+        Some(Command::Keys {
+            action: KeysAction::Generate,
+        }) => {
+            print!("{}", shop_rpc::auth::KeyRing::generate().to_toml());
+            Ok(())
+        }
         Some(Command::Staff { action }) => {
             let (email, permissions) = match action {
                 StaffAction::Grant { email, permissions } => (email, permissions),
@@ -139,9 +158,14 @@ async fn main() -> anyhow::Result<()> {
                 .map(|p| p.trim().to_string())
                 .filter(|p| !p.is_empty())
                 .collect();
-            let held =
-                thriftshop::admin::set_staff_permissions(cfg.services.user, &email, &permissions)
-                    .await?;
+            let auth = cfg.service_auth()?;
+            let held = thriftshop::admin::set_staff_permissions(
+                &auth,
+                cfg.services.user,
+                &email,
+                &permissions,
+            )
+            .await?;
             if held.is_empty() {
                 println!("{email} is not staff");
             } else {

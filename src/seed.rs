@@ -3,7 +3,11 @@
 use anyhow::Context;
 use shop_idl::{catalog, common, inventory};
 use shop_kernel::Actor;
-use shop_rpc::{ClientSettings, ServiceAddrs, build_client, call, with_actor};
+use shop_rpc::{
+    ClientSettings, ServiceAddrs,
+    auth::{Identity, ServiceAuth},
+    build_client, call, with_actor,
+};
 
 /// A deterministic quantity in 5..=100 for a variant.
 fn demo_quantity(variant_id: &str) -> i64 {
@@ -14,18 +18,21 @@ fn demo_quantity(variant_id: &str) -> i64 {
 pub(crate) async fn seed_stock(
     addrs: ServiceAddrs,
     settings: ClientSettings,
+    auth: &ServiceAuth,
 ) -> anyhow::Result<()> {
     let catalog = build_client!(
         catalog::CatalogServiceClientBuilder,
         "catalog",
         addrs.catalog,
-        settings
+        settings,
+        auth.credentials(Identity::Admin)?
     );
     let inventory = build_client!(
         inventory::InventoryServiceClientBuilder,
         "inventory",
         addrs.inventory,
-        settings
+        settings,
+        auth.credentials(Identity::Admin)?
     );
     let system = Actor::internal();
     with_actor(&system, async {

@@ -64,6 +64,14 @@ impl Ports {
     }
 }
 
+/// The service keys the shop process created in its data directory (the test calls services as `admin`).
+fn service_keys(data: &Path) -> shop_rpc::auth::ServiceAuth {
+    let mut ring = shop_rpc::auth::KeyRing::default();
+    ring.merge_file(&data.join("service-keys.toml"))
+        .expect("the shop wrote its service keys");
+    shop_rpc::auth::ServiceAuth::new(ring, Default::default())
+}
+
 fn start(data: &Path, ports: &Ports, engines: &[(String, String)]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_thriftshop"));
     cmd.envs(engines.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -117,12 +125,13 @@ async fn wait_ready(http: &reqwest::Client, url: &str) {
     panic!("the shop did not become ready");
 }
 
-async fn stock(ports: &Ports, variant: &str) -> (i64, i64) {
+async fn stock(keys: &shop_rpc::auth::ServiceAuth, ports: &Ports, variant: &str) -> (i64, i64) {
     let client = build_client!(
         inventory::InventoryServiceClientBuilder,
         "inventory",
         ports.inventory(),
-        shop_rpc::ClientSettings::default()
+        shop_rpc::ClientSettings::default(),
+        keys.credentials(shop_rpc::auth::Identity::Admin).unwrap()
     );
     let levels = call(
         "inventory",
@@ -255,7 +264,8 @@ async fn storm_with_kills(
         .next()
         .unwrap()
         .to_string();
-    thriftshop::admin::set_stock(ports.inventory(), &variant, STOCK)
+    let keys = service_keys(dir.path());
+    thriftshop::admin::set_stock(&keys, ports.inventory(), &variant, STOCK)
         .await
         .expect("set stock");
 
@@ -346,7 +356,7 @@ async fn storm_with_kills(
         }
     }
     // Reservations of interrupted sagas were committed or released: nothing stays held.
-    let (on_hand, reserved) = stock(&ports, &variant).await;
+    let (on_hand, reserved) = stock(&keys, &ports, &variant).await;
     eprintln!("{paid} paid orders, {sold} units sold; on hand {on_hand}, reserved {reserved}");
     assert_eq!(reserved, 0, "no reservation is left behind");
     assert_eq!(

@@ -598,16 +598,22 @@ async fn staff_permissions_gate_order_and_stock_operations() {
     // An operator appoints Sam; unknown permissions and unknown emails are refused.
     let user_addr = shop.services.user;
     assert!(
-        thriftshop::admin::set_staff_permissions(user_addr, "sam@example.com", &["ROOT".into()])
-            .await
-            .is_err()
+        thriftshop::admin::set_staff_permissions(
+            &shop.auth,
+            user_addr,
+            "sam@example.com",
+            &["ROOT".into()]
+        )
+        .await
+        .is_err()
     );
     assert!(
-        thriftshop::admin::set_staff_permissions(user_addr, "nobody@example.com", &[])
+        thriftshop::admin::set_staff_permissions(&shop.auth, user_addr, "nobody@example.com", &[])
             .await
             .is_err()
     );
     let held = thriftshop::admin::set_staff_permissions(
+        &shop.auth,
         user_addr,
         "Sam@Example.com",
         &["MANAGE_ORDERS".into()],
@@ -669,6 +675,7 @@ async fn staff_permissions_gate_order_and_stock_operations() {
     assert_eq!(stock_of(&mut ada, &ids).await[1], before[1]);
 
     thriftshop::admin::set_staff_permissions(
+        &shop.auth,
         user_addr,
         "sam@example.com",
         &["MANAGE_ORDERS".into(), "MANAGE_PRODUCTS".into()],
@@ -714,7 +721,7 @@ async fn staff_permissions_gate_order_and_stock_operations() {
     assert_eq!(received["inventoryAdjust"]["inventoryLevel"]["onHand"], 10);
 
     // Revoked staff status lapses within the cache bound.
-    thriftshop::admin::set_staff_permissions(user_addr, "sam@example.com", &[])
+    thriftshop::admin::set_staff_permissions(&shop.auth, user_addr, "sam@example.com", &[])
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;

@@ -215,7 +215,7 @@ async fn rounds_never_oversell(cfg: Config, shape: Shape) {
     let (mut total_sold, mut total_orders) = (0, 0);
     for round in 0..rounds {
         let variant = variants[round * 4 + 3].clone();
-        thriftshop::admin::set_stock(shop.services.inventory, &variant, stock)
+        thriftshop::admin::set_stock(&shop.auth, shop.services.inventory, &variant, stock)
             .await
             .expect("set stock");
         // Every buyer fills a cart first (carts do not hold stock), then all check out at once.

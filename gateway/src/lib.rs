@@ -69,6 +69,8 @@ pub struct GatewayOptions {
     pub trust_forwarded_for: bool,
     /// Where RED metrics go (served on `/metrics`).
     pub metrics: shop_telemetry::Metrics,
+    /// The gateway's service credential, presented on every call to a service.
+    pub credentials: shop_rpc::auth::Credentials,
 }
 
 impl Default for GatewayOptions {
@@ -98,6 +100,7 @@ impl Default for GatewayOptions {
             limits: limits::LimitOptions::default(),
             trust_forwarded_for: false,
             metrics: shop_telemetry::Metrics::new(),
+            credentials: shop_rpc::auth::Credentials::none(),
         }
     }
 }
@@ -155,7 +158,7 @@ pub fn schema_sdl() -> String {
 /// and `GET /metrics`.
 /// Thrift clients are built here, once; no connection is made until a request needs a service.
 pub fn router(opts: GatewayOptions) -> Router {
-    let clients = Arc::new(Clients::new(opts.peers, opts.client));
+    let clients = Arc::new(Clients::new(opts.peers, opts.client, &opts.credentials));
     let authenticator = Arc::new(auth::Authenticator::new(clients.clone(), opts.auth));
     let limits = Arc::new(limits::Limits::new(opts.limits));
     let schema = build_schema(

@@ -164,16 +164,28 @@ fn rpc<T, E: Into<common::ShopError>>(
 }
 
 impl ThriftDirect {
-    /// Clients for the services at `catalog` and `inventory`, with the gateway's default client settings.
-    pub fn new(catalog: SocketAddr, inventory: SocketAddr) -> Self {
+    /// Clients for the services at `catalog` and `inventory`, with the gateway's default client settings,
+    /// presenting `credentials`.
+    pub fn new(
+        catalog: SocketAddr,
+        inventory: SocketAddr,
+        credentials: shop_rpc::auth::Credentials,
+    ) -> Self {
         let s = ClientSettings::default();
         Self {
-            catalog: build_client!(catalog::CatalogServiceClientBuilder, "catalog", catalog, s),
+            catalog: build_client!(
+                catalog::CatalogServiceClientBuilder,
+                "catalog",
+                catalog,
+                s,
+                credentials.clone()
+            ),
             inventory: build_client!(
                 inventory::InventoryServiceClientBuilder,
                 "inventory",
                 inventory,
-                s
+                s,
+                credentials
             ),
         }
     }
@@ -272,11 +284,13 @@ pub struct Baselines {
     pub targets: Vec<Arc<Target>>,
 }
 
-/// Where the `thrift-direct` baseline finds the services.
-#[derive(Debug, Clone, Copy)]
+/// Where the `thrift-direct` baseline finds the services, and the credential it presents (the gateway's: it
+/// makes the gateway's calls).
+#[derive(Debug, Clone)]
 pub struct ThriftAddrs {
     pub catalog: SocketAddr,
     pub inventory: SocketAddr,
+    pub credentials: shop_rpc::auth::Credentials,
 }
 
 impl Baselines {
@@ -304,11 +318,11 @@ impl Baselines {
                     }
                 }
                 Baseline::ThriftDirect => {
-                    let a = thrift.context(
+                    let a = thrift.clone().context(
                         "the thrift-direct baseline needs the catalog and inventory Thrift addresses \
                          (--spawn, or --thrift-catalog and --thrift-inventory)",
                     )?;
-                    let t = ThriftDirect::new(a.catalog, a.inventory);
+                    let t = ThriftDirect::new(a.catalog, a.inventory, a.credentials);
                     let f = t.fetch().await.map_err(|o| {
                         anyhow::anyhow!("thrift-direct: the first fetch failed: {o:?}")
                     })?;

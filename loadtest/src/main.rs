@@ -13,6 +13,7 @@ use shop_loadtest::{
     spawn::SpawnedShop,
     world::SetupOptions,
 };
+use shop_rpc::auth::Identity;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -89,6 +90,10 @@ struct Cli {
     /// The inventory service's Thrift address (with --thrift-catalog).
     #[arg(long, requires = "thrift_catalog", conflicts_with = "spawn")]
     thrift_inventory: Option<std::net::SocketAddr>,
+    /// The target shop's service keys file (its `<data_dir>/service-keys.toml`): thrift-direct calls the
+    /// services with the gateway's key, as the gateway does.
+    #[arg(long, requires = "thrift_catalog", conflicts_with = "spawn")]
+    service_keys: Option<PathBuf>,
     /// Run these rates one after another (e.g. `500,1000,2000`) and report the highest meeting the SLO.
     #[arg(long, value_delimiter = ',')]
     sweep: Vec<f64>,
@@ -211,8 +216,22 @@ async fn run(cli: Cli, shop: Option<&SpawnedShop>) -> anyhow::Result<()> {
             (Some(shop), _, _) => Some(ThriftAddrs {
                 catalog: shop.services.catalog,
                 inventory: shop.services.inventory,
+                credentials: shop.auth.credentials(Identity::Gateway)?,
             }),
-            (None, Some(catalog), Some(inventory)) => Some(ThriftAddrs { catalog, inventory }),
+            (None, Some(catalog), Some(inventory)) => {
+                let path = cli.service_keys.as_deref().context(
+                    "the thrift-direct baseline against a running shop needs --service-keys \
+                     (the shop's <data_dir>/service-keys.toml)",
+                )?;
+                let mut ring = shop_rpc::auth::KeyRing::default();
+                ring.merge_file(path)?;
+                let auth = shop_rpc::auth::ServiceAuth::new(ring, Default::default());
+                Some(ThriftAddrs {
+                    catalog,
+                    inventory,
+                    credentials: auth.credentials(Identity::Gateway)?,
+                })
+            }
             _ => None,
         };
         let which: Vec<Baseline> = if listed.is_empty() {

@@ -9,6 +9,8 @@ pub struct SpawnedShop {
     pub url: String,
     /// Where the shop's Thrift services listen (the `thrift-direct` baseline calls catalog and inventory).
     pub services: shop_rpc::ServiceAddrs,
+    /// The shop's service keys (the baseline and stock set-up call services with them).
+    pub auth: shop_rpc::auth::ServiceAuth,
     shop: Option<Shop>,
     runtime: Option<tokio::runtime::Runtime>,
     _data: tempfile::TempDir,
@@ -55,6 +57,7 @@ impl SpawnedShop {
         Ok(Self {
             url: format!("http://{}/graphql", shop.gateway_addr),
             services: shop.services,
+            auth: shop.auth.clone(),
             shop: Some(shop),
             runtime: Some(runtime),
             _data: data,
@@ -64,7 +67,8 @@ impl SpawnedShop {
     /// Sets the on-hand stock of a variant (global id) through the inventory service, as an internal caller.
     pub async fn set_stock(&self, variant_gid: &str, quantity: i64) -> anyhow::Result<()> {
         let shop = self.shop.as_ref().context("the shop is stopped")?;
-        thriftshop::admin::set_stock(shop.services.inventory, variant_gid, quantity).await
+        thriftshop::admin::set_stock(&shop.auth, shop.services.inventory, variant_gid, quantity)
+            .await
     }
 
     /// Stops the shop and its runtime.

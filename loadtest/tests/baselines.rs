@@ -96,7 +96,8 @@ async fn echo_baseline_measures_an_in_process_http_server() {
             1,
             Some(ThriftAddrs {
                 catalog: nowhere,
-                inventory: nowhere
+                inventory: nowhere,
+                credentials: shop_rpc::auth::Credentials::none(),
             })
         )
         .await
@@ -116,6 +117,10 @@ async fn catalog_read_run_reports_baselines_and_ratios() {
     let addrs = ThriftAddrs {
         catalog: shop.services.catalog,
         inventory: shop.services.inventory,
+        credentials: shop
+            .auth
+            .credentials(shop_rpc::auth::Identity::Gateway)
+            .unwrap(),
     };
 
     // The direct calls fetch what the GraphQL query shows: the same products in the same order, as many
@@ -133,7 +138,7 @@ async fn catalog_read_run_reports_baselines_and_ratios() {
         .flat_map(|e| e["node"]["collections"]["edges"].as_array().unwrap())
         .map(|c| c["node"]["handle"].as_str().unwrap())
         .collect();
-    let fetched = ThriftDirect::new(addrs.catalog, addrs.inventory)
+    let fetched = ThriftDirect::new(addrs.catalog, addrs.inventory, addrs.credentials.clone())
         .fetch()
         .await
         .expect("direct fetch");

@@ -3,6 +3,8 @@
 //! - the caller's identity, carried in TTHeader metadata (never in request structs) ([`current_actor`], [`with_actor`]);
 //! - serving a generated server on a listener with programmatic shutdown ([`ShutdownIncoming`]);
 //! - client settings with explicit timeouts ([`ClientSettings`], [`build_client!`]);
+//! - service-to-service authentication: signed short-lived caller credentials and per-method ACLs
+//!   ([`auth`]);
 //! - distributed tracing and RED metrics of every call: W3C `traceparent` in TTHeader metainfo, server and
 //!   client spans ([`ServerObservability`], [`ClientObservability`]).
 
@@ -18,6 +20,7 @@ use volo::net::{
 };
 use volo_thrift::{ClientError, MaybeException, ServerError};
 
+pub mod auth;
 mod observe;
 
 pub use observe::{
@@ -119,6 +122,22 @@ pub fn call<T, E: Into<common::ShopError>>(
     match result {
         Ok(MaybeException::Ok(v)) => Ok(v),
         Ok(MaybeException::Exception(e)) => Err(error_from_wire(e.into())),
+        Err(ClientError::Application(e)) if refused(&e).is_some() => {
+            let (kind, reason) = refused(&e).expect("checked");
+            tracing::warn!(service, %reason, "the service refused the call");
+            Err(match kind {
+                ErrorKind::Unauthenticated => Error::new(
+                    kind,
+                    "SERVICE_UNAUTHENTICATED",
+                    format!("the {service} service did not accept this caller's credentials"),
+                ),
+                _ => Error::new(
+                    kind,
+                    "SERVICE_PERMISSION_DENIED",
+                    format!("this caller may not make that call to the {service} service"),
+                ),
+            })
+        }
         Err(e) => {
             tracing::warn!(service, error = %e, "rpc call failed");
             Err(Error::unavailable(
@@ -127,6 +146,17 @@ pub fn call<T, E: Into<common::ShopError>>(
             ))
         }
     }
+}
+
+/// The kind and reason of a call refused by [`auth::ServerAuth`].
+fn refused(e: &pilota::thrift::ApplicationException) -> Option<(ErrorKind, &str)> {
+    let msg = e.message();
+    msg.strip_prefix(auth::UNAUTHENTICATED_PREFIX)
+        .map(|r| (ErrorKind::Unauthenticated, r))
+        .or_else(|| {
+            msg.strip_prefix(auth::PERMISSION_DENIED_PREFIX)
+                .map(|r| (ErrorKind::PermissionDenied, r))
+        })
 }
 
 /// The caller of the current request, from the TTHeader metadata of the request being served.
@@ -251,17 +281,20 @@ impl Default for ClientSettings {
     }
 }
 
-/// Builds a generated client for `$addr` with the given [`ClientSettings`] and the [`ClientObservability`]
-/// layer (client spans, trace context propagation): `build_client!(CartServiceClientBuilder, "cart", addr, settings)`.
+/// Builds a generated client for `$addr` with the given [`ClientSettings`], the caller's
+/// [`auth::Credentials`] and the [`ClientObservability`] layer (client spans, trace context propagation):
+/// `build_client!(CartServiceClientBuilder, "cart", addr, settings, auth.credentials(Identity::Order)?)`.
 #[macro_export]
 macro_rules! build_client {
-    ($builder:ty, $name:expr, $addr:expr, $settings:expr) => {{
+    ($builder:ty, $name:expr, $addr:expr, $settings:expr, $credentials:expr) => {{
         let s: $crate::ClientSettings = $settings;
+        let c: $crate::auth::Credentials = $credentials;
         <$builder>::new($name)
             .address($addr)
             .connect_timeout(Some(s.connect_timeout))
             .rpc_timeout(Some(s.rpc_timeout))
             .read_write_timeout(Some(s.read_write_timeout))
+            .layer_outer(c)
             .layer_outer($crate::ClientObservability)
             .build()
     }};
@@ -382,6 +415,8 @@ pub struct ServiceOptions {
     pub ready: Readiness,
     /// Where the service's RPC (and bus) metrics go; the all-in-one shop shares one registry.
     pub metrics: shop_telemetry::Metrics,
+    /// Service keys: the service signs its calls with its own and admits callers by its ACL.
+    pub auth: auth::ServiceAuth,
 }
 
 /// Behaviour knobs of the services (defaults suit the all-in-one shop).

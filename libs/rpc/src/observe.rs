@@ -185,7 +185,8 @@ where
                 let result = self.inner.call(cx, req).await;
                 let kind = match &result {
                     Ok(_) => OUTCOME.with(Cell::get),
-                    Err(_) => Some(ErrorKind::Internal),
+                    // A refusal by an inner layer (authentication) noted its kind.
+                    Err(_) => Some(OUTCOME.with(Cell::get).unwrap_or(ErrorKind::Internal)),
                 };
                 if let Some(kind) = kind {
                     let current = tracing::Span::current();

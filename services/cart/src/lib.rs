@@ -28,13 +28,15 @@ pub async fn run(
         shop_idl::catalog::CatalogServiceClientBuilder,
         "catalog",
         opts.peers.catalog,
-        opts.client
+        opts.client,
+        opts.auth.credentials(shop_rpc::auth::Identity::Cart)?
     );
     let inventory = shop_rpc::build_client!(
         shop_idl::inventory::InventoryServiceClientBuilder,
         "inventory",
         opts.peers.inventory,
-        opts.client
+        opts.client,
+        opts.auth.credentials(shop_rpc::auth::Identity::Cart)?
     );
     let app = Arc::new(
         app::App::new(
@@ -54,6 +56,7 @@ pub async fn run(
     ));
     opts.ready.mark_ready();
     let served = shop_idl::cart::CartServiceServer::new(rpc::CartRpc::new(app))
+        .layer_front(opts.auth.server(acl()))
         .layer_front(shop_rpc::ServerObservability::new(
             "cart",
             opts.metrics.clone(),
@@ -63,4 +66,30 @@ pub async fn run(
     shutdown.cancel();
     let _ = relay.await;
     served
+}
+
+/// Who may call which method of this service (service-to-service ACL; see `shop_rpc::auth`).
+pub fn acl() -> shop_rpc::auth::Acl {
+    use shop_rpc::auth::{Acl, Identity::*};
+    Acl::new("cart")
+        .allow(
+            &[Gateway],
+            &[
+                "create_cart",
+                "list_carts",
+                "add_lines",
+                "update_lines",
+                "remove_lines",
+                "update_note",
+                "update_attributes",
+                "update_discount_codes",
+                "update_buyer_identity",
+            ],
+        )
+        .allow(&[Gateway, Order], &["get_cart"])
+        // Only the order saga moves a cart through checkout.
+        .allow(
+            &[Order],
+            &["begin_checkout", "complete_checkout", "abort_checkout"],
+        )
 }

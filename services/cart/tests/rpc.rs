@@ -126,6 +126,8 @@ impl cat::CatalogService for FakeCatalog {
 
 struct Env {
     cart: CartServiceClient,
+    /// Presents the order service's credential (the checkout steps are the saga's).
+    order: CartServiceClient,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -141,6 +143,7 @@ async fn start() -> Env {
     let (inv_l, inv_addr) = bind().await;
     let (cart_l, cart_addr) = bind().await;
     let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let auth = shop_rpc::auth::ServiceAuth::ephemeral();
     let opts = ServiceOptions {
         storage: Storage::Memory,
         peers: ServiceAddrs {
@@ -157,6 +160,7 @@ async fn start() -> Env {
         tuning: shop_rpc::Tuning::default(),
         ready: Default::default(),
         metrics: Default::default(),
+        auth: auth.clone(),
     };
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
@@ -181,7 +185,8 @@ async fn start() -> Env {
         inv::InventoryServiceClientBuilder,
         "inventory",
         inv_addr,
-        ClientSettings::default()
+        ClientSettings::default(),
+        auth.credentials(shop_rpc::auth::Identity::Admin).unwrap()
     );
     let req = inv::AdjustStockRequest {
         variant_id: "v-shirt-m".into(),
@@ -198,10 +203,19 @@ async fn start() -> Env {
         t::CartServiceClientBuilder,
         "cart",
         cart_addr,
-        ClientSettings::default()
+        ClientSettings::default(),
+        auth.credentials(shop_rpc::auth::Identity::Gateway).unwrap()
+    );
+    let order = shop_rpc::build_client!(
+        t::CartServiceClientBuilder,
+        "cart",
+        cart_addr,
+        ClientSettings::default(),
+        auth.credentials(shop_rpc::auth::Identity::Order).unwrap()
     );
     Env {
         cart,
+        order,
         shutdown,
         tasks,
     }
@@ -482,13 +496,13 @@ async fn every_cart_method_over_thrift() {
     };
     let e = call(
         "cart",
-        with_actor(&alice, c.begin_checkout(begin("o1"))).await,
+        with_actor(&alice, env.order.begin_checkout(begin("o1"))).await,
     )
     .unwrap_err();
     assert_eq!(e.code, "CALLER_NOT_ALLOWED");
     let r = call(
         "cart",
-        with_actor(&system(), c.begin_checkout(begin("o1"))).await,
+        with_actor(&system(), env.order.begin_checkout(begin("o1"))).await,
     )
     .unwrap();
     assert_eq!(
@@ -497,7 +511,7 @@ async fn every_cart_method_over_thrift() {
     );
     let e = call(
         "cart",
-        with_actor(&system(), c.begin_checkout(begin("o2"))).await,
+        with_actor(&system(), env.order.begin_checkout(begin("o2"))).await,
     )
     .unwrap_err();
     assert_eq!(e.code, "CART_CHECKOUT_IN_PROGRESS");
@@ -511,11 +525,15 @@ async fn every_cart_method_over_thrift() {
         cart_id: id.clone().into(),
         order_id: "o1".into(),
     };
-    let r = call("cart", with_actor(&system(), c.abort_checkout(abort)).await).unwrap();
+    let r = call(
+        "cart",
+        with_actor(&system(), env.order.abort_checkout(abort)).await,
+    )
+    .unwrap();
     assert_eq!(r.cart.status, t::CartStatus::OPEN);
     call(
         "cart",
-        with_actor(&system(), c.begin_checkout(begin("o3"))).await,
+        with_actor(&system(), env.order.begin_checkout(begin("o3"))).await,
     )
     .unwrap();
     let complete = t::CompleteCheckoutRequest {
@@ -524,13 +542,13 @@ async fn every_cart_method_over_thrift() {
     };
     let r = call(
         "cart",
-        with_actor(&system(), c.complete_checkout(complete.clone())).await,
+        with_actor(&system(), env.order.complete_checkout(complete.clone())).await,
     )
     .unwrap();
     assert_eq!(r.cart.status, t::CartStatus::PURCHASED);
     let again = call(
         "cart",
-        with_actor(&system(), c.complete_checkout(complete)).await,
+        with_actor(&system(), env.order.complete_checkout(complete)).await,
     )
     .unwrap();
     assert_eq!(again.cart.version, r.cart.version, "idempotent");

@@ -102,6 +102,7 @@ async fn serve<S: CatalogStore, E: EventStore + Clone>(
     };
     opts.ready.mark_ready();
     let served = shop_idl::catalog::CatalogServiceServer::new(rpc::CatalogRpc::new(app))
+        .layer_front(opts.auth.server(acl()))
         .layer_front(shop_rpc::ServerObservability::new(
             "catalog",
             opts.metrics.clone(),
@@ -112,4 +113,21 @@ async fn serve<S: CatalogStore, E: EventStore + Clone>(
     let _ = relay.await;
     let _ = projection.await;
     served.map_err(|e| -> BoxError { e.to_string().into() })
+}
+
+/// Who may call which method of this service (service-to-service ACL; see `shop_rpc::auth`).
+pub fn acl() -> shop_rpc::auth::Acl {
+    use shop_rpc::auth::{Acl, Identity::*};
+    Acl::new("catalog").allow(
+        &[Gateway, Cart, Order, Recommender, Admin],
+        &[
+            "get_products",
+            "get_product_by_handle",
+            "search_products",
+            "get_variants",
+            "get_collections",
+            "get_collection_by_handle",
+            "list_collections",
+        ],
+    )
 }

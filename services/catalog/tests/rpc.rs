@@ -24,6 +24,7 @@ async fn start(storage: Storage) -> Harness {
     let addr = listener.local_addr().unwrap();
     let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let bus = MemoryBus::new();
+    let auth = shop_rpc::auth::ServiceAuth::ephemeral();
     let opts = ServiceOptions {
         storage,
         peers: ServiceAddrs {
@@ -40,6 +41,7 @@ async fn start(storage: Storage) -> Harness {
         tuning: shop_rpc::Tuning::default(),
         ready: Default::default(),
         metrics: Default::default(),
+        auth: auth.clone(),
     };
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(shop_catalog::run(opts, listener, shutdown.clone()));
@@ -47,7 +49,8 @@ async fn start(storage: Storage) -> Harness {
         CatalogServiceClientBuilder,
         "catalog",
         addr,
-        ClientSettings::default()
+        ClientSettings::default(),
+        auth.credentials(shop_rpc::auth::Identity::Gateway).unwrap()
     );
     Harness {
         client,

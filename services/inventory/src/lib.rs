@@ -37,6 +37,7 @@ pub async fn run(
     );
     opts.ready.mark_ready();
     let served = shop_idl::inventory::InventoryServiceServer::new(rpc::InventoryRpc::new(app))
+        .layer_front(opts.auth.server(acl()))
         .layer_front(shop_rpc::ServerObservability::new(
             "inventory",
             opts.metrics.clone(),
@@ -47,4 +48,15 @@ pub async fn run(
     let _ = relay.await;
     let _ = sweeper.await;
     served
+}
+
+/// Who may call which method of this service (service-to-service ACL; see `shop_rpc::auth`).
+pub fn acl() -> shop_rpc::auth::Acl {
+    use shop_rpc::auth::{Acl, Identity::*};
+    Acl::new("inventory")
+        .allow(&[Gateway, Cart, Order, Admin], &["get_stock"])
+        // Only the order saga moves stock for a checkout or a cancellation.
+        .allow(&[Order], &["reserve", "release", "commit", "return_stock"])
+        // Staff adjust stock through the gateway; operators' tools set it up.
+        .allow(&[Gateway, Admin], &["adjust_stock"])
 }

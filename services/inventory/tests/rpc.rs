@@ -12,12 +12,14 @@ fn unused() -> SocketAddr {
 
 async fn start() -> (
     InventoryServiceClient,
+    InventoryServiceClient,
     CancellationToken,
     tokio::task::JoinHandle<()>,
 ) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let u = unused();
+    let auth = shop_rpc::auth::ServiceAuth::ephemeral();
     let opts = ServiceOptions {
         storage: Storage::Memory,
         peers: ServiceAddrs {
@@ -34,18 +36,28 @@ async fn start() -> (
         tuning: shop_rpc::Tuning::default(),
         ready: Default::default(),
         metrics: Default::default(),
+        auth: auth.clone(),
     };
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     let server =
         tokio::spawn(async move { shop_inventory::run(opts, listener, token).await.unwrap() });
-    let client = shop_rpc::build_client!(
-        t::InventoryServiceClientBuilder,
-        "inventory",
-        addr,
-        ClientSettings::default()
-    );
-    (client, shutdown, server)
+    // The saga's calls present the order service's credential; stock set-up, an operator's.
+    let client = |identity| {
+        shop_rpc::build_client!(
+            t::InventoryServiceClientBuilder,
+            "inventory",
+            addr,
+            ClientSettings::default(),
+            auth.credentials(identity).unwrap()
+        )
+    };
+    (
+        client(shop_rpc::auth::Identity::Order),
+        client(shop_rpc::auth::Identity::Admin),
+        shutdown,
+        server,
+    )
 }
 
 fn system() -> Actor {
@@ -61,7 +73,7 @@ fn line(v: &str, q: i64) -> t::StockLine {
 
 #[tokio::test]
 async fn every_method_over_thrift() {
-    let (client, shutdown, server) = start().await;
+    let (client, admin, shutdown, server) = start().await;
     let sys = system();
 
     let adjust = |v: &str, kind, q| t::AdjustStockRequest {
@@ -74,7 +86,7 @@ async fn every_method_over_thrift() {
         "inventory",
         with_actor(
             &sys,
-            client.adjust_stock(adjust("a", t::AdjustmentKind::RECEIVE, 10)),
+            admin.adjust_stock(adjust("a", t::AdjustmentKind::RECEIVE, 10)),
         )
         .await,
     )
@@ -85,7 +97,7 @@ async fn every_method_over_thrift() {
         "inventory",
         with_actor(
             &sys,
-            client.adjust_stock(adjust("b", t::AdjustmentKind::SET, 3)),
+            admin.adjust_stock(adjust("b", t::AdjustmentKind::SET, 3)),
         )
         .await,
     )
@@ -96,7 +108,7 @@ async fn every_method_over_thrift() {
         "inventory",
         with_actor(
             &Actor::customer("c1"),
-            client.adjust_stock(adjust("a", t::AdjustmentKind::RECEIVE, 1)),
+            admin.adjust_stock(adjust("a", t::AdjustmentKind::RECEIVE, 1)),
         )
         .await,
     )

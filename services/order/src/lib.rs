@@ -32,13 +32,15 @@ async fn serve<S: EventStore + Clone>(
             shop_idl::cart::CartServiceClientBuilder,
             "cart",
             opts.peers.cart,
-            opts.client
+            opts.client,
+            opts.auth.credentials(shop_rpc::auth::Identity::Order)?
         ),
         inventory: shop_rpc::build_client!(
             shop_idl::inventory::InventoryServiceClientBuilder,
             "inventory",
             opts.peers.inventory,
-            opts.client
+            opts.client,
+            opts.auth.credentials(shop_rpc::auth::Identity::Order)?
         ),
     };
     let app = Arc::new(
@@ -82,6 +84,7 @@ async fn serve<S: EventStore + Clone>(
     };
     opts.ready.mark_ready();
     let server = shop_idl::order::OrderServiceServer::new(rpc::OrderRpc::new(app))
+        .layer_front(opts.auth.server(acl()))
         .layer_front(shop_rpc::ServerObservability::new(
             "order",
             opts.metrics.clone(),
@@ -107,4 +110,19 @@ pub async fn run(
         move |op, elapsed| metrics.store_operation("order", op, elapsed),
     );
     serve(store, opts, listener, shutdown).await
+}
+
+/// Who may call which method of this service (service-to-service ACL; see `shop_rpc::auth`).
+pub fn acl() -> shop_rpc::auth::Acl {
+    use shop_rpc::auth::{Acl, Identity::*};
+    Acl::new("order").allow(
+        &[Gateway],
+        &[
+            "checkout",
+            "get_orders",
+            "list_orders",
+            "cancel_order",
+            "fulfill_order",
+        ],
+    )
 }

@@ -37,7 +37,9 @@ pub async fn run(
         shop_idl::catalog::CatalogServiceClientBuilder,
         "catalog",
         opts.peers.catalog,
-        opts.client
+        opts.client,
+        opts.auth
+            .credentials(shop_rpc::auth::Identity::Recommender)?
     ));
     match &opts.storage {
         Storage::Sqlite(dir) => {
@@ -107,6 +109,7 @@ async fn serve<S: RecommenderStore, C: CatalogPort>(
     opts.ready.mark_ready();
     let served =
         shop_idl::recommender::RecommenderServiceServer::new(rpc::RecommenderRpc::new(app))
+            .layer_front(opts.auth.server(acl()))
             .layer_front(shop_rpc::ServerObservability::new(
                 "recommender",
                 opts.metrics.clone(),
@@ -116,4 +119,10 @@ async fn serve<S: RecommenderStore, C: CatalogPort>(
     shutdown.cancel();
     let _ = projection.await;
     served.map_err(|e| -> BoxError { e.to_string().into() })
+}
+
+/// Who may call which method of this service (service-to-service ACL; see `shop_rpc::auth`).
+pub fn acl() -> shop_rpc::auth::Acl {
+    use shop_rpc::auth::{Acl, Identity::*};
+    Acl::new("recommender").allow(&[Gateway], &["related", "for_customer", "popular"])
 }

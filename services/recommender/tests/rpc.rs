@@ -69,6 +69,7 @@ async fn recommendations_over_thrift() {
     let addr = listener.local_addr().unwrap();
     let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let bus = MemoryBus::new();
+    let auth = shop_rpc::auth::ServiceAuth::ephemeral();
     let opts = ServiceOptions {
         storage: Storage::Memory,
         peers: ServiceAddrs {
@@ -88,6 +89,7 @@ async fn recommendations_over_thrift() {
         tuning: shop_rpc::Tuning::default(),
         ready: Default::default(),
         metrics: Default::default(),
+        auth: auth.clone(),
     };
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(shop_recommender::run(opts, listener, shutdown.clone()));
@@ -95,7 +97,8 @@ async fn recommendations_over_thrift() {
         RecommenderServiceClientBuilder,
         "recommender",
         addr,
-        ClientSettings::default()
+        ClientSettings::default(),
+        auth.credentials(shop_rpc::auth::Identity::Gateway).unwrap()
     );
 
     // Fresh shop, catalog unreachable: nothing to recommend, but no error.

@@ -61,6 +61,7 @@ async fn serve<S: SessionStore>(
     let app = Arc::new(SessionApp::new(store, SessionConfig::default()));
     opts.ready.mark_ready();
     let served = shop_idl::session::SessionServiceServer::new(SessionRpc::new(app))
+        .layer_front(opts.auth.server(acl()))
         .layer_front(shop_rpc::ServerObservability::new(
             "session",
             opts.metrics.clone(),
@@ -73,4 +74,21 @@ async fn serve<S: SessionStore>(
         tracing::warn!(error = %e, "session relay task failed");
     }
     served
+}
+
+/// Who may call which method of this service (service-to-service ACL; see `shop_rpc::auth`).
+pub fn acl() -> shop_rpc::auth::Acl {
+    use shop_rpc::auth::{Acl, Identity::*};
+    // Sessions are the gateway's business alone: no service validates or issues tokens.
+    Acl::new("session").allow(
+        &[Gateway],
+        &[
+            "create_session",
+            "create_guest_session",
+            "validate",
+            "revoke",
+            "revoke_all",
+            "renew",
+        ],
+    )
 }

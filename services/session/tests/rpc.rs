@@ -19,6 +19,7 @@ async fn start(storage: Storage) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let unused: SocketAddr = "127.0.0.1:1".parse()?;
     let bus = MemoryBus::new();
+    let auth = shop_rpc::auth::ServiceAuth::ephemeral();
     let opts = ServiceOptions {
         storage,
         peers: ServiceAddrs {
@@ -35,6 +36,7 @@ async fn start(storage: Storage) -> anyhow::Result<Running> {
         tuning: shop_rpc::Tuning::default(),
         ready: Default::default(),
         metrics: Default::default(),
+        auth: auth.clone(),
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(shop_session::run(opts, listener, shutdown.clone()));
@@ -42,7 +44,8 @@ async fn start(storage: Storage) -> anyhow::Result<Running> {
         wire::SessionServiceClientBuilder,
         "session",
         addr,
-        ClientSettings::default()
+        ClientSettings::default(),
+        auth.credentials(shop_rpc::auth::Identity::Gateway).unwrap()
     );
     Ok(Running {
         client,

@@ -62,6 +62,7 @@ async fn serve<S: CustomerStore>(
     let app = Arc::new(UserApp::new(store, Passwords::default()));
     opts.ready.mark_ready();
     let served = shop_idl::user::UserServiceServer::new(UserRpc::new(app))
+        .layer_front(opts.auth.server(acl()))
         .layer_front(shop_rpc::ServerObservability::new(
             "user",
             opts.metrics.clone(),
@@ -74,4 +75,24 @@ async fn serve<S: CustomerStore>(
         tracing::warn!(error = %e, "user relay task failed");
     }
     served
+}
+
+/// Who may call which method of this service (service-to-service ACL; see `shop_rpc::auth`).
+pub fn acl() -> shop_rpc::auth::Acl {
+    use shop_rpc::auth::{Acl, Identity::*};
+    Acl::new("user")
+        .allow(
+            &[Gateway],
+            &[
+                "register",
+                "authenticate",
+                "get_customers",
+                "update_profile",
+                "add_address",
+                "update_address",
+                "delete_address",
+            ],
+        )
+        // Appointing staff is an operator's act (`thriftshop staff`), never an API call.
+        .allow(&[Admin], &["set_permissions"])
 }

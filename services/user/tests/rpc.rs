@@ -19,6 +19,7 @@ async fn start(storage: Storage) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let unused: SocketAddr = "127.0.0.1:1".parse()?;
     let bus = MemoryBus::new();
+    let auth = shop_rpc::auth::ServiceAuth::ephemeral();
     let opts = ServiceOptions {
         storage,
         peers: ServiceAddrs {
@@ -35,6 +36,7 @@ async fn start(storage: Storage) -> anyhow::Result<Running> {
         tuning: shop_rpc::Tuning::default(),
         ready: Default::default(),
         metrics: Default::default(),
+        auth: auth.clone(),
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(shop_user::run(opts, listener, shutdown.clone()));
@@ -42,7 +44,8 @@ async fn start(storage: Storage) -> anyhow::Result<Running> {
         wire::UserServiceClientBuilder,
         "user",
         addr,
-        ClientSettings::default()
+        ClientSettings::default(),
+        auth.credentials(shop_rpc::auth::Identity::Admin).unwrap()
     );
     Ok(Running {
         client,
