@@ -333,9 +333,17 @@ pub fn next_cart(
             s.status = cart_status::OPEN.into();
             s.order_id = None;
         }
+        wire::CartEvent::Adopted(a) => {
+            s.created_by = Some(a.customer_id.to_string());
+        }
+        wire::CartEvent::Merged(m) => {
+            s.status = cart_status::MERGED.into();
+            s.created_by = Some(m.customer_id.to_string());
+        }
         wire::CartEvent::NoteUpdated(_)
         | wire::CartEvent::AttributesUpdated(_)
-        | wire::CartEvent::DiscountCodesUpdated(_) => {}
+        | wire::CartEvent::DiscountCodesUpdated(_)
+        | wire::CartEvent::LinesMerged(_) => {}
     }
     s
 }
