@@ -130,7 +130,7 @@ struct MergeGuestCartsRequest { 1: required CartMergeMode mode }
 struct MergeGuestCartsResponse {
     /// MERGE: the customer's cart that received the lines (absent when the guest had no open cart).
     1: optional Cart cart,
-    /// MERGE: the guest carts closed by this call.
+    /// MERGE: the guest carts this call closed or whose lines it merged.
     2: required list<string> merged_cart_ids,
     /// KEEP_SEPARATE: the carts now owned by the customer.
     3: required list<Cart> adopted,

@@ -242,7 +242,7 @@ pub mod cart_status {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CartState {
     pub cart_id: String,
-    /// The customer who created the cart, or who adopted it or took its lines at sign-in (None: a guest cart).
+    /// The customer who created the cart or adopted it at sign-in (None: a guest cart).
     pub created_by: Option<String>,
     /// The customer of the last buyer-identity update that named one.
     pub buyer_customer_id: Option<String>,

@@ -336,9 +336,9 @@ pub fn next_cart(
         wire::CartEvent::Adopted(a) => {
             s.created_by = Some(a.customer_id.to_string());
         }
-        wire::CartEvent::Merged(m) => {
+        // A merged guest cart is closed; like the cart service, no customer lists it.
+        wire::CartEvent::Merged(_) => {
             s.status = cart_status::MERGED.into();
-            s.created_by = Some(m.customer_id.to_string());
         }
         wire::CartEvent::NoteUpdated(_)
         | wire::CartEvent::AttributesUpdated(_)

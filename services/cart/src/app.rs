@@ -125,7 +125,7 @@ pub enum MergeMode {
 pub struct MergeOutcome {
     /// Merge: the customer's cart that received the lines (`None` when the guest had no open cart).
     pub cart: Option<Snapshot>,
-    /// Merge: the guest carts closed by this call.
+    /// Merge: the guest carts this call closed or whose lines it merged.
     pub merged_cart_ids: Vec<String>,
     /// Keep separate: the carts now owned by the customer.
     pub adopted: Vec<Snapshot>,
@@ -544,15 +544,16 @@ impl<S: EventStore, C: Catalog, I: Stock> App<S, C, I> {
     /// Moves the open carts of the caller's guest session to the caller's customer (both must be in the
     /// caller's identity: the gateway sets them after checking the password and the guest token).
     ///
-    /// - [`MergeMode::Merge`]: each guest cart's lines are added (re-priced, quantities summed and capped, see
-    ///   [`Command::MergeFrom`]) into the customer's most recently updated open cart, or a new one; then the
-    ///   guest cart is closed as merged and belongs to the customer.
-    /// - [`MergeMode::KeepSeparate`]: each guest cart is adopted by the customer.
+    /// - [`MergeMode::Merge`]: each open guest cart is first closed as merged into the customer's most recently
+    ///   updated open cart (or a new one) — from then on it belongs to the customer and cannot change — and
+    ///   then its lines, as they were when it closed, are added (re-priced, quantities summed and capped, see
+    ///   [`Command::MergeFrom`]) into that cart, which records the source (`LinesMerged`).
+    /// - [`MergeMode::KeepSeparate`]: each open guest cart is adopted by the customer.
     ///
-    /// Carts being checked out or purchased stay as they are. Idempotent: a merged source is recorded on the
-    /// target (`LinesMerged`) before the source is closed, so a retry after a failure in between adds nothing
-    /// twice; a cart created for the merge has an id derived from the guest and the customer, so concurrent
-    /// sign-ins create it once.
+    /// Carts being checked out or purchased stay as they are. Idempotent and resumable: a closed guest cart
+    /// whose lines no cart of the customer has recorded yet (a failure in between) is merged by the next call,
+    /// and one already recorded is never merged again; a cart created for the merge has an id derived from
+    /// the guest and the customer, so concurrent sign-ins create it once.
     pub async fn merge_guest_carts(&self, actor: &Actor, mode: MergeMode) -> Result<MergeOutcome> {
         let (Some(customer), Some(guest)) = (&actor.customer_id, &actor.guest_id) else {
             return Err(Error::permission_denied(
@@ -560,17 +561,31 @@ impl<S: EventStore, C: Catalog, I: Stock> App<S, C, I> {
                 "merging guest carts needs a signed-in customer and a guest session",
             ));
         };
-        let guest_actor = Actor::guest_session(guest.clone());
-        let sources: Vec<Snapshot> = self
-            .owned_carts(&guest_actor)
-            .await?
-            .into_iter()
-            .filter(|s| s.cart.status == CartStatus::Open)
-            .collect();
-        let customer_actor = Actor::customer(customer.clone());
+        // Every cart the guest created: open ones still the guest's, and closed ones merged for this customer.
+        let streams = self.store.streams_by_tag(&guest_tag(guest)).await?;
+        let mut open = Vec::new();
+        let mut closed = Vec::new();
+        for s in streams {
+            let Some(id) = s.strip_prefix(STREAM_PREFIX) else {
+                continue;
+            };
+            let Some(snap) = self.fetch(id).await? else {
+                continue;
+            };
+            if snap.cart.guest_id.as_ref() != Some(guest) {
+                continue;
+            }
+            match (snap.cart.status, snap.cart.customer_id.as_deref()) {
+                (CartStatus::Open, None) => open.push(snap),
+                (CartStatus::Merged, Some(c)) if c == customer && mode == MergeMode::Merge => {
+                    closed.push(snap)
+                }
+                _ => {}
+            }
+        }
         let mut out = MergeOutcome::default();
         if mode == MergeMode::KeepSeparate {
-            for src in sources {
+            for src in open {
                 let cmd = Command::Adopt {
                     customer_id: customer.clone(),
                 };
@@ -581,17 +596,38 @@ impl<S: EventStore, C: Catalog, I: Stock> App<S, C, I> {
             }
             return Ok(out);
         }
-        if sources.is_empty() {
+        let customer_actor = Actor::customer(customer.clone());
+        let mine = self.owned_carts(&customer_actor).await?;
+        let mut recorded: HashSet<String> = mine
+            .iter()
+            .flat_map(|c| c.cart.merged_sources.iter().cloned())
+            .collect();
+        closed.retain(|c| !recorded.contains(&c.cart.id));
+        if open.is_empty() && closed.is_empty() {
             return Ok(out);
         }
-        let mut target = self.merge_target(customer, guest, &sources).await?;
-        let variants = sources
+        let target = self.merge_target(customer, guest, &mine).await?;
+        // Close first: the lines merged are exactly those of the closed cart, whatever the guest did meanwhile.
+        for src in open {
+            let close = Command::MarkMerged {
+                into_cart_id: target.cart.id.clone(),
+                customer_id: customer.clone(),
+            };
+            let m = self.execute(actor, src, &close).await?;
+            out.merged_cart_ids.push(m.snapshot.cart.id.clone());
+            closed.push(m.snapshot);
+        }
+        let variants = closed
             .iter()
             .flat_map(|s| s.cart.lines.iter())
             .map(|l| l.merchandise.variant_id.clone())
             .collect();
         let (merch, stock) = self.lookup(variants).await?;
-        for src in sources {
+        let mut target = Some(target);
+        for src in closed {
+            if !recorded.insert(src.cart.id.clone()) {
+                continue;
+            }
             let lines = src
                 .cart
                 .lines
@@ -617,46 +653,45 @@ impl<S: EventStore, C: Catalog, I: Stock> App<S, C, I> {
                     })
                 })
                 .collect();
+            // The cart the source was closed into; if it cannot take lines any more (checked out meanwhile),
+            // the customer's current merge target.
+            let into = src.cart.merged_into.clone().unwrap_or_default();
+            let dest = match target.take() {
+                Some(t) if t.cart.id == into => t,
+                _ => self.accessible(&customer_actor, &into).await?,
+            };
+            let dest = if dest.cart.status == CartStatus::Open {
+                dest
+            } else {
+                let mine = self.owned_carts(&customer_actor).await?;
+                self.merge_target(customer, guest, &mine).await?
+            };
             let merge = Command::MergeFrom {
                 source_cart_id: src.cart.id.clone(),
                 lines,
             };
-            let m = self.execute(&customer_actor, target, &merge).await?;
+            let m = self.execute(&customer_actor, dest, &merge).await?;
+            if !out.merged_cart_ids.contains(&src.cart.id) {
+                out.merged_cart_ids.push(src.cart.id.clone());
+            }
             out.warnings.extend(m.warnings);
-            target = m.snapshot;
-            let close = Command::MarkMerged {
-                into_cart_id: target.cart.id.clone(),
-                customer_id: customer.clone(),
-            };
-            let source_id = src.cart.id.clone();
-            self.execute(actor, src, &close).await?;
-            out.merged_cart_ids.push(source_id);
+            target = Some(m.snapshot);
         }
-        out.cart = Some(target);
+        out.cart = target;
         Ok(out)
     }
 
-    /// The customer's cart that receives a guest's lines: the one that already took some of these sources
-    /// (a retried merge), else the most recently updated open one, else a new empty cart.
+    /// The customer's cart that receives a guest's lines: the most recently updated open one among `mine`
+    /// (the customer's carts, newest first), else a new empty cart.
     async fn merge_target(
         &self,
         customer: &str,
         guest: &str,
-        sources: &[Snapshot],
+        mine: &[Snapshot],
     ) -> Result<Snapshot> {
         let customer_actor = Actor::customer(customer.to_string());
-        let carts = self.owned_carts(&customer_actor).await?;
-        let resumed = carts.iter().find(|c| {
-            c.cart.status == CartStatus::Open
-                && sources
-                    .iter()
-                    .any(|s| c.cart.merged_sources.contains(&s.cart.id))
-        });
-        if let Some(c) = resumed {
-            return Ok(c.clone());
-        }
-        // `carts` is newest first: on equal update times the newest cart wins.
-        let latest = carts
+        // `mine` is newest first: on equal update times the newest cart wins.
+        let latest = mine
             .iter()
             .filter(|c| c.cart.status == CartStatus::Open)
             .fold(None::<&Snapshot>, |best, c| match best {
@@ -682,10 +717,28 @@ impl<S: EventStore, C: Catalog, I: Stock> App<S, C, I> {
             )
             .await
         {
-            Ok(m) => Ok(m.snapshot),
-            Err(e) if e.code == "CART_EXISTS" => self.accessible(&customer_actor, &id).await,
-            Err(e) => Err(e),
+            Ok(m) => return Ok(m.snapshot),
+            Err(e) if e.code == "CART_EXISTS" => {
+                let existing = self.accessible(&customer_actor, &id).await?;
+                if existing.cart.status == CartStatus::Open {
+                    return Ok(existing);
+                }
+            }
+            Err(e) => return Err(e),
         }
+        // The derived cart was bought meanwhile: a fresh one.
+        let m = self
+            .create_with_id(
+                &customer_actor,
+                ids::secret_token(16),
+                None,
+                Vec::new(),
+                Vec::new(),
+                None,
+                Vec::new(),
+            )
+            .await?;
+        Ok(m.snapshot)
     }
 
     /// Adds lines (merging with lines of the same variant and attributes).

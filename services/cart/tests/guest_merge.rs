@@ -182,6 +182,40 @@ async fn suite(store: AnyEventStore) {
         CartStatus::Merged
     );
 
+    // --- a guest cart closed into the customer's cart before its lines got there is merged by the retry ---
+    let g7 = Actor::guest_session("g7");
+    let closed_first = cart_with(&app, &g7, vec![line("c", 2)]).await;
+    let before = app.get_cart(&u1, &mine).await.unwrap();
+    let c_before = quantity(&before.cart, "c").unwrap_or(0);
+    let src = app.get_cart(&g7, &closed_first).await.unwrap();
+    app_store_append(
+        &app,
+        &closed_first,
+        src.version,
+        &[CartEvent::MergedInto {
+            into_cart_id: mine.clone(),
+            customer_id: "u1".into(),
+        }],
+    )
+    .await;
+    let out = app
+        .merge_guest_carts(&signing_in("u1", "g7"), MergeMode::Merge)
+        .await
+        .unwrap();
+    assert_eq!(out.merged_cart_ids, std::slice::from_ref(&closed_first));
+    let t4 = out.cart.unwrap();
+    assert_eq!(t4.cart.id, mine);
+    assert_eq!(quantity(&t4.cart, "c"), Some(c_before + 2));
+    let again = app
+        .merge_guest_carts(&signing_in("u1", "g7"), MergeMode::Merge)
+        .await
+        .unwrap();
+    assert_eq!(again.cart, None, "recorded: nothing more to do");
+    assert_eq!(
+        quantity(&app.get_cart(&u1, &mine).await.unwrap().cart, "c"),
+        Some(c_before + 2)
+    );
+
     // --- stock caps, carts being checked out stay, a new cart when the customer has none ---
     let g4 = Actor::guest_session("g4");
     let capped = cart_with(&app, &g4, vec![line("b", 3)]).await;
