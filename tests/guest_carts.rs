@@ -83,10 +83,32 @@ async fn error_with(shop: &Shop, token: &str) -> String {
         .to_string()
 }
 
+/// The journeys of this file start whole shops: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guest_carts_merge_or_move_into_the_customers_at_sign_in() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let shop = Shop::start(config(dir.path())).await.expect("shop starts");
+    journey(config(dir.path())).await;
+}
+
+/// The same on Kafka and Cassandra (the cart streams and their guest/owner tags in Cassandra).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_carts_merge_on_kafka_and_cassandra() {
+    let _serial = SERIAL.lock().await;
+    let (Some(brokers), Some(nodes)) = (
+        shop_kernel::test_engine("THRIFTSHOP_TEST_KAFKA"),
+        shop_kernel::test_engine("THRIFTSHOP_TEST_CASSANDRA"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    journey(cluster_config(dir.path(), &brokers, &nodes)).await;
+}
+
+async fn journey(cfg: Config) {
+    let shop = Shop::start(cfg).await.expect("shop starts");
     let mut anon = Client::new(&shop);
     let landing = anon.data(LANDING, json!({})).await;
     let picked = pick_variants(&landing, 10);
