@@ -76,6 +76,7 @@ cart.complete_checkout            order
 cart.create_cart                  gateway
 cart.get_cart                     gateway order
 cart.list_carts                   gateway
+cart.merge_guest_carts            gateway
 cart.remove_lines                 gateway
 cart.update_attributes            gateway
 cart.update_buyer_identity        gateway

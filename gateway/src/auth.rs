@@ -59,9 +59,27 @@ pub fn token_from_payload(payload: &serde_json::Value) -> Option<String> {
     token_from_headers(&headers)
 }
 
+/// Whose session a valid token opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenOwner {
+    /// A signed-in customer (their id).
+    Customer(String),
+    /// An anonymous shopper's guest session (its id).
+    Guest(String),
+}
+
 /// Validates a token with the session service (as the system). `Ok(Some(customer))` for a customer session,
 /// `Ok(None)` for a guest session; `UNAUTHENTICATED` when it is unknown, expired or revoked.
 pub async fn validate_token(clients: &Clients, token: &str) -> Result<Option<String>, Error> {
+    Ok(match validate_session(clients, token).await? {
+        TokenOwner::Customer(c) => Some(c),
+        TokenOwner::Guest(_) => None,
+    })
+}
+
+/// Validates a token with the session service (as the system): whose session it opens. `UNAUTHENTICATED`
+/// when it is malformed, unknown, expired or revoked. Validating a guest token slides its expiry.
+pub async fn validate_session(clients: &Clients, token: &str) -> Result<TokenOwner, Error> {
     if token.is_empty()
         || token.len() > MAX_TOKEN_LEN
         || token.chars().any(|c| c.is_control() || c == ' ')
@@ -85,17 +103,30 @@ pub async fn validate_token(clients: &Clients, token: &str) -> Result<Option<Str
         }
         _ => e,
     })?;
-    Ok(resp
+    let customer = resp
         .session
         .customer_id
         .map(|c| c.to_string())
-        .filter(|c| !c.is_empty()))
+        .filter(|c| !c.is_empty());
+    Ok(match (resp.session.kind, customer) {
+        (session::SessionKind::CUSTOMER, Some(c)) => TokenOwner::Customer(c),
+        (session::SessionKind::GUEST, None) => {
+            TokenOwner::Guest(resp.session.session_id.to_string())
+        }
+        _ => {
+            return Err(Error::unauthenticated(
+                "INVALID_TOKEN",
+                "the access token is invalid",
+            ));
+        }
+    })
 }
 
-/// The actor of a valid token: a guest, or a customer with their staff permissions (looked up now).
+/// The actor of a valid token: a guest session, or a customer with their staff permissions (looked up now).
 async fn resolve(clients: &Clients, token: &str) -> Result<Actor, Error> {
-    let Some(customer_id) = validate_token(clients, token).await? else {
-        return Ok(Actor::guest());
+    let customer_id = match validate_session(clients, token).await? {
+        TokenOwner::Customer(c) => c,
+        TokenOwner::Guest(g) => return Ok(Actor::guest_session(g)),
     };
     let actor = Actor::customer(customer_id.clone());
     let req = user::GetCustomersRequest {

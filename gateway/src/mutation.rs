@@ -12,7 +12,7 @@ use crate::{
     gid::{self, GidType},
     scalars::DateTime,
     types::{
-        cart::{Cart, CartWarning},
+        cart::{Cart, CartWarning, CartWarningCode},
         customer::{Customer, MailingAddress},
         order::{Order, OrderStatus},
     },
@@ -259,6 +259,55 @@ pub struct CustomerAccessTokenCreateInput {
     pub email: String,
     /// Password.
     pub password: String,
+    /// The guest access token of the shopper signing in (our addition; from `guestAccessTokenCreate`). When
+    /// omitted, a guest token sent as the request's `Authorization` is used. The guest's open carts move to
+    /// the customer (see `cartMerge`) and the guest token is revoked. An invalid, expired or already used
+    /// guest token does not fail the sign-in: it moves nothing and adds a `GUEST_ACCESS_TOKEN_INVALID` warning.
+    pub guest_access_token: Option<String>,
+    /// What happens to the guest's open carts (our addition; default `MERGE`).
+    pub cart_merge: Option<CartMergeMode>,
+}
+
+/// What happens to a guest's open carts when the guest signs in (carts being checked out or purchased stay
+/// as they are). Either way the guest's cart ids stop granting access: the carts belong to the customer.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::upper_case_acronyms, non_camel_case_types)]
+pub enum CartMergeMode {
+    /// The guest carts' lines are added into the customer's most recently updated open cart (a new cart when
+    /// there is none): quantities of the same merchandise are summed and capped by the line limits and stock
+    /// (with warnings); the guest carts end `MERGED`. Retrying the sign-in adds nothing twice.
+    MERGE,
+    /// The guest carts become the customer's, as they are.
+    KEEP_SEPARATE,
+}
+
+/// A guest access token: an anonymous shopper's identity. Send it as `Authorization: Bearer <accessToken>`;
+/// carts created with it belong to the guest (`carts` lists them) and move to the customer at sign-in
+/// (`customerAccessTokenCreate`). It expires after 14 days without use (each use extends it).
+#[derive(SimpleObject, Debug, Clone)]
+pub struct GuestAccessToken {
+    /// The token (shown once; only its hash is stored).
+    pub access_token: String,
+    /// When it expires unless used again.
+    pub expires_at: DateTime,
+}
+
+/// Result of `guestAccessTokenCreate`.
+#[derive(SimpleObject)]
+pub struct GuestAccessTokenCreatePayload {
+    /// The new guest token.
+    pub guest_access_token: Option<GuestAccessToken>,
+    /// Why the mutation failed.
+    pub user_errors: Vec<CustomerUserError>,
+}
+
+/// Result of `guestAccessTokenDelete`.
+#[derive(SimpleObject)]
+pub struct GuestAccessTokenDeletePayload {
+    /// The revoked token.
+    pub deleted_access_token: Option<String>,
+    /// Why the mutation failed.
+    pub user_errors: Vec<CustomerUserError>,
 }
 
 /// A customer access token: send it as `Authorization: Bearer <accessToken>`.
@@ -420,6 +469,12 @@ pub struct CustomerCreatePayload {
 pub struct CustomerAccessTokenCreatePayload {
     /// The new token.
     pub customer_access_token: Option<CustomerAccessToken>,
+    /// With `cartMerge: MERGE` (our addition): the customer's cart that received the guest's lines (null when
+    /// the guest had no open cart).
+    pub cart: Option<Cart>,
+    /// Notes about the guest's carts (our addition): lines reduced or left out while merging, an unusable guest
+    /// token.
+    pub warnings: Vec<CartWarning>,
     /// Why the mutation failed.
     pub customer_user_errors: Vec<CustomerUserError>,
     /// Why the mutation failed (same as `customerUserErrors`).
@@ -1259,6 +1314,8 @@ impl Mutation {
         };
         let fail = |errs: Vec<CustomerUserError>| CustomerAccessTokenCreatePayload {
             customer_access_token: None,
+            cart: None,
+            warnings: Vec::new(),
             customer_user_errors: errs.clone(),
             user_errors: errs,
         };
@@ -1306,6 +1363,17 @@ impl Mutation {
                 return Ok(fail(vec![err]));
             }
         };
+        let guest_token = input.guest_access_token.or_else(|| {
+            ctx::actor(ctx)
+                .guest_id
+                .and(ctx.data_opt::<crate::auth::PresentedToken>())
+                .map(|t| t.0.clone())
+        });
+        let mode = input.cart_merge.unwrap_or(CartMergeMode::MERGE);
+        let (cart, warnings) = match guest_token {
+            Some(token) => move_guest_carts(ctx, customer.id.as_str(), &token, mode).await?,
+            None => (None, Vec::new()),
+        };
         let req = session::CreateSessionRequest {
             customer_id: customer.id,
         };
@@ -1316,10 +1384,103 @@ impl Mutation {
         Ok(match outcome(created)? {
             Outcome::Ok(resp) => CustomerAccessTokenCreatePayload {
                 customer_access_token: Some(access_token(resp)),
+                cart,
+                warnings,
                 customer_user_errors: Vec::new(),
                 user_errors: Vec::new(),
             },
             Outcome::User(e) => fail(vec![CustomerUserError::from_service(&e, paths)]),
+        })
+    }
+
+    /// Gives an anonymous shopper a guest identity (our addition; Shopify keeps guests in cookies): a guest
+    /// access token to send as `Authorization: Bearer <accessToken>`. Carts created with it belong to the
+    /// guest and are listed by `carts`; signing in with it (`customerAccessTokenCreate`) moves them to the
+    /// customer. Guest cart ids stay capabilities: `cart(id:)` works with or without the token.
+    async fn guest_access_token_create(
+        &self,
+        ctx: &Context<'_>,
+    ) -> GqlResult<GuestAccessTokenCreatePayload> {
+        let clients = ctx::clients(ctx)?;
+        let created = shop_rpc::with_actor(&Actor::internal(), async {
+            shop_rpc::call(
+                "session",
+                clients
+                    .session
+                    .create_guest_session(session::CreateGuestSessionRequest {})
+                    .await,
+            )
+        })
+        .await;
+        Ok(match outcome(created)? {
+            Outcome::Ok(resp) => GuestAccessTokenCreatePayload {
+                guest_access_token: Some(GuestAccessToken {
+                    access_token: resp.token.to_string(),
+                    expires_at: DateTime(resp.session.expires_at_ms),
+                }),
+                user_errors: Vec::new(),
+            },
+            Outcome::User(e) => GuestAccessTokenCreatePayload {
+                guest_access_token: None,
+                user_errors: vec![CustomerUserError::from_service(
+                    &e,
+                    ArgPaths {
+                        args: &[],
+                        default_arg: None,
+                    },
+                )],
+            },
+        })
+    }
+
+    /// Revokes a guest access token (our addition). The guest's carts stay reachable by their ids.
+    async fn guest_access_token_delete(
+        &self,
+        ctx: &Context<'_>,
+        guest_access_token: String,
+    ) -> GqlResult<GuestAccessTokenDeletePayload> {
+        let fail = |e: CustomerUserError| GuestAccessTokenDeletePayload {
+            deleted_access_token: None,
+            user_errors: vec![e],
+        };
+        let invalid = || {
+            CustomerUserError::with_code(
+                Some(path(["guestAccessToken"])),
+                "invalid guest access token".into(),
+                "INVALID_TOKEN",
+            )
+        };
+        if !token_ok(&guest_access_token) {
+            return Ok(fail(invalid()));
+        }
+        let clients = ctx::clients(ctx)?;
+        // Only guest tokens: a customer token is revoked with `customerAccessTokenDelete`.
+        match crate::auth::validate_session(clients, &guest_access_token).await {
+            Ok(crate::auth::TokenOwner::Guest(_)) => {}
+            Ok(crate::auth::TokenOwner::Customer(_)) => return Ok(fail(invalid())),
+            Err(e) if e.kind == ErrorKind::Unauthenticated => return Ok(fail(invalid())),
+            Err(e) => return Err(crate::error::gql(e)),
+        }
+        let req = session::RevokeRequest {
+            token: guest_access_token.clone().into(),
+        };
+        let r = shop_rpc::with_actor(&Actor::internal(), async {
+            shop_rpc::call("session", clients.session.revoke(req).await)
+        })
+        .await;
+        if r.is_ok() {
+            forget_token(ctx, &guest_access_token);
+        }
+        let paths = ArgPaths {
+            args: &["guestAccessToken"],
+            default_arg: Some("guestAccessToken"),
+        };
+        Ok(match outcome(r)? {
+            Outcome::Ok(_) => GuestAccessTokenDeletePayload {
+                deleted_access_token: Some(guest_access_token),
+                user_errors: Vec::new(),
+            },
+            Outcome::User(e) => fail(token_error(&e, paths)),
         })
     }
 
@@ -1409,6 +1570,91 @@ impl Mutation {
             Outcome::User(e) => fail(token_error(&e, paths)),
         })
     }
+}
+
+/// A warning about the guest's carts at sign-in (no target object).
+fn sign_in_warning(code: CartWarningCode, message: &str) -> CartWarning {
+    CartWarning {
+        code,
+        message: message.to_string(),
+        target: ID(String::new()),
+    }
+}
+
+/// At sign-in of `customer_id`: moves the open carts of the guest session of `guest_token` to the customer
+/// (`mode`), then revokes the guest token. An unusable guest token, or a cart service that fails, does not fail
+/// the sign-in: it is reported as a warning (the move is idempotent, so signing in again with the same guest
+/// token completes it).
+async fn move_guest_carts(
+    ctx: &Context<'_>,
+    customer_id: &str,
+    guest_token: &str,
+    mode: CartMergeMode,
+) -> GqlResult<(Option<Cart>, Vec<CartWarning>)> {
+    let clients = ctx::clients(ctx)?;
+    let invalid = || {
+        Ok((
+            None,
+            vec![sign_in_warning(
+                CartWarningCode::GUEST_ACCESS_TOKEN_INVALID,
+                "the guest access token is invalid, expired or already used; no guest cart was moved",
+            )],
+        ))
+    };
+    if !token_ok(guest_token) {
+        return invalid();
+    }
+    let guest_id = match crate::auth::validate_session(clients, guest_token).await {
+        Ok(crate::auth::TokenOwner::Guest(g)) => g,
+        Ok(crate::auth::TokenOwner::Customer(_)) => return invalid(),
+        Err(e) if e.kind == ErrorKind::Unauthenticated => return invalid(),
+        Err(e) => return Err(crate::error::gql(e)),
+    };
+    let signing_in = Actor {
+        guest_id: Some(guest_id),
+        ..Actor::customer(customer_id)
+    };
+    let req = wcart::MergeGuestCartsRequest {
+        mode: match mode {
+            CartMergeMode::MERGE => wcart::CartMergeMode::MERGE,
+            CartMergeMode::KEEP_SEPARATE => wcart::CartMergeMode::KEEP_SEPARATE,
+        },
+    };
+    let merged = shop_rpc::with_actor(&signing_in, async {
+        shop_rpc::call("cart", clients.cart.merge_guest_carts(req).await)
+    })
+    .await;
+    let resp = match merged {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::warn!(code = %e.code, "moving guest carts at sign-in failed");
+            return Ok((
+                None,
+                vec![sign_in_warning(
+                    CartWarningCode::OTHER,
+                    "the guest's carts could not be moved now; sign in again with the same guest access token to retry",
+                )],
+            ));
+        }
+    };
+    // The guest identity ends at sign-in: its carts belong to the customer now.
+    let revoke = session::RevokeRequest {
+        token: guest_token.to_string().into(),
+    };
+    let revoked = shop_rpc::with_actor(&Actor::internal(), async {
+        shop_rpc::call("session", clients.session.revoke(revoke).await)
+    })
+    .await;
+    match revoked {
+        Ok(_) => forget_token(ctx, guest_token),
+        Err(e) => tracing::warn!(code = %e.code, "revoking the guest session at sign-in failed"),
+    }
+    let warnings = resp
+        .warnings
+        .iter()
+        .map(|w| CartWarning::from_wire(w, resp.cart.as_ref()))
+        .collect();
+    Ok((resp.cart.map(Cart), warnings))
 }
 
 /// A token failure: unknown codes of an UNAUTHENTICATED/NOT_FOUND error read as `INVALID_TOKEN`.

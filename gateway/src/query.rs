@@ -257,7 +257,8 @@ impl Query {
         fetch_cart(ctx, &arg_id(GidType::Cart, &id, "id")?).await
     }
 
-    /// The signed-in customer's carts, newest first (empty for guests).
+    /// The signed-in customer's carts, newest first; with a guest access token, the guest's carts (those no
+    /// customer owns yet); empty for anonymous callers.
     #[graphql(complexity = "PageArgs::weight(first, last) * child_complexity")]
     async fn carts(
         &self,
@@ -268,7 +269,8 @@ impl Query {
         before: Option<String>,
     ) -> GqlResult<Connection<String, Cart>> {
         let args = PageArgs::new(first, after, last, before);
-        if ctx::actor(ctx).customer_id.is_none() {
+        let actor = ctx::actor(ctx);
+        if actor.customer_id.is_none() && actor.guest_id.is_none() {
             args.validate().map_err(gql)?;
             return Ok(Connection::new(false, false));
         }

@@ -7,6 +7,8 @@ enum CartStatus {
     OPEN = 1,
     CHECKING_OUT = 2,
     PURCHASED = 3,
+    /// A guest cart whose lines were merged into a customer's cart at sign-in (closed).
+    MERGED = 4,
 }
 
 struct BuyerIdentity {
@@ -48,6 +50,8 @@ struct Cart {
     16: required i64 expires_at_ms,
     17: required i64 version,
     18: optional string order_id,
+    /// The cart a MERGED cart's lines went into.
+    19: optional string merged_into_cart_id,
 }
 
 /// A non-fatal note about a mutation, e.g. MERCHANDISE_NOT_ENOUGH_STOCK when a quantity was reduced.
@@ -110,6 +114,30 @@ struct BeginCheckoutRequest { 1: required string cart_id, 2: required string ord
 struct CompleteCheckoutRequest { 1: required string cart_id, 2: required string order_id }
 struct AbortCheckoutRequest { 1: required string cart_id, 2: required string order_id }
 
+/// What happens to a guest's open carts when the guest signs in.
+enum CartMergeMode {
+    /// Their lines are added into the customer's most recently updated open cart (created if none); the
+    /// guest carts end MERGED.
+    MERGE = 1,
+    /// The guest carts become the customer's.
+    KEEP_SEPARATE = 2,
+}
+
+/// Moves the calling guest's open carts to the calling customer: the caller's metadata must carry both the
+/// customer and the guest session (the gateway sets both after checking the password and the guest token).
+/// Idempotent: carts already merged or adopted are skipped.
+struct MergeGuestCartsRequest { 1: required CartMergeMode mode }
+struct MergeGuestCartsResponse {
+    /// MERGE: the customer's cart that received the lines (absent when the guest had no open cart).
+    1: optional Cart cart,
+    /// MERGE: the guest carts this call closed or whose lines it merged.
+    2: required list<string> merged_cart_ids,
+    /// KEEP_SEPARATE: the carts now owned by the customer.
+    3: required list<Cart> adopted,
+    /// Lines reduced or skipped while merging.
+    4: required list<CartWarning> warnings,
+}
+
 service CartService {
     CartMutationResponse create_cart(1: CreateCartRequest req) throws (1: common.ShopError err),
     GetCartResponse get_cart(1: GetCartRequest req) throws (1: common.ShopError err),
@@ -124,4 +152,5 @@ service CartService {
     CartMutationResponse begin_checkout(1: BeginCheckoutRequest req) throws (1: common.ShopError err),
     CartMutationResponse complete_checkout(1: CompleteCheckoutRequest req) throws (1: common.ShopError err),
     CartMutationResponse abort_checkout(1: AbortCheckoutRequest req) throws (1: common.ShopError err),
+    MergeGuestCartsResponse merge_guest_carts(1: MergeGuestCartsRequest req) throws (1: common.ShopError err),
 }

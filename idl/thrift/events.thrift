@@ -28,7 +28,14 @@ struct LineSnapshot {
 }
 
 // ---- cart (topic shop.cart.v1) ----
-struct CartCreated { 1: required string cart_id, 2: optional string customer_id, 3: required string currency, 4: required i64 expires_at_ms }
+struct CartCreated {
+    1: required string cart_id,
+    2: optional string customer_id,
+    3: required string currency,
+    4: required i64 expires_at_ms,
+    /// The guest session that owns the cart (carts created with a guest access token).
+    5: optional string guest_id,
+}
 struct CartLineAdded { 1: required LineSnapshot line }
 struct CartLineUpdated { 1: required LineSnapshot line }
 struct CartLineRemoved { 1: required string line_id }
@@ -44,6 +51,12 @@ struct CartBuyerIdentityUpdated {
 struct CartCheckoutStarted { 1: required string order_id }
 struct CartPurchased { 1: required string order_id }
 struct CartCheckoutAborted { 1: required string order_id }
+/// A guest cart was given to the customer who signed in (sign-in with KEEP_SEPARATE).
+struct CartAdopted { 1: required string customer_id }
+/// The lines of guest cart `source_cart_id` were merged into this cart (after the line events of the merge).
+struct CartLinesMerged { 1: required string source_cart_id }
+/// This guest cart was merged into `into_cart_id` of `customer_id` at sign-in and is closed.
+struct CartMerged { 1: required string into_cart_id, 2: required string customer_id }
 
 union CartEvent {
     1: CartCreated created,
@@ -57,6 +70,9 @@ union CartEvent {
     9: CartCheckoutStarted checkout_started,
     10: CartPurchased purchased,
     11: CartCheckoutAborted checkout_aborted,
+    12: CartAdopted adopted,
+    13: CartLinesMerged lines_merged,
+    14: CartMerged merged,
 }
 
 // ---- inventory (topic shop.inventory.v1; one stream per variant) ----

@@ -234,13 +234,15 @@ pub mod cart_status {
     pub const OPEN: &str = "OPEN";
     pub const CHECKING_OUT: &str = "CHECKING_OUT";
     pub const PURCHASED: &str = "PURCHASED";
+    /// A guest cart merged into a customer's cart at sign-in.
+    pub const MERGED: &str = "MERGED";
 }
 
 /// The state the carts projector keeps per cart stream (`cart-<id>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CartState {
     pub cart_id: String,
-    /// The customer who created the cart (None: a guest cart).
+    /// The customer who created the cart or adopted it at sign-in (None: a guest cart).
     pub created_by: Option<String>,
     /// The customer of the last buyer-identity update that named one.
     pub buyer_customer_id: Option<String>,

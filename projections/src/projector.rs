@@ -333,9 +333,17 @@ pub fn next_cart(
             s.status = cart_status::OPEN.into();
             s.order_id = None;
         }
+        wire::CartEvent::Adopted(a) => {
+            s.created_by = Some(a.customer_id.to_string());
+        }
+        // A merged guest cart is closed; like the cart service, no customer lists it.
+        wire::CartEvent::Merged(_) => {
+            s.status = cart_status::MERGED.into();
+        }
         wire::CartEvent::NoteUpdated(_)
         | wire::CartEvent::AttributesUpdated(_)
-        | wire::CartEvent::DiscountCodesUpdated(_) => {}
+        | wire::CartEvent::DiscountCodesUpdated(_)
+        | wire::CartEvent::LinesMerged(_) => {}
     }
     s
 }

@@ -41,9 +41,14 @@ fn attribute(list: &[common::Attribute], key: &str) -> Option<Attribute> {
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(clippy::upper_case_acronyms, non_camel_case_types)]
 pub enum CartStatus {
+    /// The cart can be changed and checked out.
     OPEN,
+    /// A checkout of the cart is in progress.
     CHECKING_OUT,
+    /// The cart was bought.
     PURCHASED,
+    /// A guest cart whose lines were merged into the customer's cart at sign-in (`mergedInto`); closed.
+    MERGED,
 }
 
 impl CartStatus {
@@ -52,6 +57,7 @@ impl CartStatus {
         match s {
             cart::CartStatus::CHECKING_OUT => CartStatus::CHECKING_OUT,
             cart::CartStatus::PURCHASED => CartStatus::PURCHASED,
+            cart::CartStatus::MERGED => CartStatus::MERGED,
             _ => CartStatus::OPEN,
         }
     }
@@ -67,6 +73,15 @@ pub enum CartWarningCode {
     MERCHANDISE_OUT_OF_STOCK,
     /// A discount code does not apply to this cart.
     DISCOUNT_CODE_NOT_APPLICABLE,
+    /// Merging a guest cart at sign-in: a line was capped at the largest quantity a line holds.
+    MERCHANDISE_QUANTITY_LIMIT_REACHED,
+    /// Merging a guest cart at sign-in: the cart already holds as many lines as it may; a line was not merged.
+    CART_LINE_LIMIT_REACHED,
+    /// Merging a guest cart at sign-in: the merchandise is no longer sold (or is priced in another currency);
+    /// it was not merged.
+    MERCHANDISE_NOT_MERGED,
+    /// Signing in: the guest access token is invalid, expired or already used; no guest cart was moved.
+    GUEST_ACCESS_TOKEN_INVALID,
     /// Any other warning.
     OTHER,
 }
@@ -80,6 +95,14 @@ impl CartWarningCode {
             "DISCOUNT_CODE_NOT_APPLICABLE" | "INVALID_DISCOUNT_CODE" => {
                 CartWarningCode::DISCOUNT_CODE_NOT_APPLICABLE
             }
+            "MERCHANDISE_QUANTITY_LIMIT_REACHED" => {
+                CartWarningCode::MERCHANDISE_QUANTITY_LIMIT_REACHED
+            }
+            "CART_LINE_LIMIT_REACHED" => CartWarningCode::CART_LINE_LIMIT_REACHED,
+            "MERCHANDISE_NOT_FOUND" | "CURRENCY_MISMATCH" => {
+                CartWarningCode::MERCHANDISE_NOT_MERGED
+            }
+            "GUEST_ACCESS_TOKEN_INVALID" => CartWarningCode::GUEST_ACCESS_TOKEN_INVALID,
             _ => CartWarningCode::OTHER,
         }
     }
@@ -246,6 +269,13 @@ impl Cart {
     /// Status of the cart.
     async fn status(&self) -> CartStatus {
         CartStatus::from_wire(self.0.status)
+    }
+    /// For a `MERGED` guest cart: the customer's cart its lines went into.
+    async fn merged_into(&self, ctx: &Context<'_>) -> GqlResult<Option<Cart>> {
+        match &self.0.merged_into_cart_id {
+            Some(id) => crate::query::fetch_cart(ctx, id).await,
+            None => Ok(None),
+        }
     }
     /// Sum of the line quantities.
     async fn total_quantity(&self) -> i64 {

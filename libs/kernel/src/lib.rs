@@ -119,6 +119,9 @@ pub struct Actor {
     pub system: bool,
     /// Staff permissions of the signed-in customer (empty for guests and ordinary customers).
     pub permissions: Permissions,
+    /// The guest session of an anonymous shopper who presented a guest token (`None` otherwise). Set
+    /// together with `customer_id` only while a guest signs in (their carts move to the customer).
+    pub guest_id: Option<String>,
 }
 
 impl Actor {
@@ -130,6 +133,13 @@ impl Actor {
     pub fn customer(id: impl Into<String>) -> Self {
         Self {
             customer_id: Some(id.into()),
+            ..Self::default()
+        }
+    }
+    /// An anonymous shopper identified by the guest session `id`.
+    pub fn guest_session(id: impl Into<String>) -> Self {
+        Self {
+            guest_id: Some(id.into()),
             ..Self::default()
         }
     }

@@ -32,6 +32,8 @@ pub use shop_telemetry;
 
 /// Metadata key of the calling customer's id (persistent: forwarded along the whole call chain).
 pub const META_CUSTOMER: &str = "thriftshop-customer";
+/// Metadata key of the calling guest session's id (persistent, like [`META_CUSTOMER`]).
+pub const META_GUEST: &str = "thriftshop-guest";
 /// Metadata key marking a trusted internal caller acting as the system.
 pub const META_SYSTEM: &str = "thriftshop-system";
 /// Metadata key of the calling staff member's permissions (comma-separated names).
@@ -168,6 +170,10 @@ pub fn current_actor() -> Actor {
                 .get_persistent(META_CUSTOMER)
                 .map(|s| s.to_string())
                 .filter(|s| !s.is_empty());
+            let guest_id = mi
+                .get_persistent(META_GUEST)
+                .map(|s| s.to_string())
+                .filter(|s| !s.is_empty());
             let system = mi.get_persistent(META_SYSTEM).is_some_and(|s| s == "1");
             // Unknown names are dropped: a newer caller never grants an older callee more than it knows.
             let permissions = mi
@@ -182,6 +188,7 @@ pub fn current_actor() -> Actor {
                 customer_id,
                 system,
                 permissions,
+                guest_id,
             }
         })
         .unwrap_or_default()
@@ -197,6 +204,9 @@ pub async fn with_actor<F: Future>(actor: &Actor, fut: F) -> F::Output {
     }
     if let Some(c) = &actor.customer_id {
         mi.set_persistent(META_CUSTOMER, c.clone());
+    }
+    if let Some(g) = &actor.guest_id {
+        mi.set_persistent(META_GUEST, g.clone());
     }
     if actor.system {
         mi.set_persistent(META_SYSTEM, "1");
@@ -436,6 +446,31 @@ impl Default for Tuning {
             cart_cache_capacity: 10_000,
             checkout_wait: std::time::Duration::from_secs(2),
             reservation_ttl: std::time::Duration::from_secs(600),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_actor_round_trips_through_metainfo() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        for actor in [
+            Actor::guest(),
+            Actor::customer("c1"),
+            Actor::guest_session("g1"),
+            Actor {
+                guest_id: Some("g2".into()),
+                ..Actor::customer("c2")
+            },
+            Actor::internal(),
+        ] {
+            let seen = rt.block_on(with_actor(&actor, async { current_actor() }));
+            assert_eq!(seen, actor);
         }
     }
 }

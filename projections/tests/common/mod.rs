@@ -110,6 +110,7 @@ pub fn generate(tag: &str, orders: usize) -> Scenario {
                 } else {
                     customer.clone()
                 },
+                guest_id: None,
                 currency: "USD".into(),
                 expires_at_ms: 0,
             }),
@@ -490,6 +491,7 @@ pub fn expected(scenario: &Scenario, messages: &[Message]) -> Snapshot {
                     CartStatus::Open => "OPEN",
                     CartStatus::CheckingOut => "CHECKING_OUT",
                     CartStatus::Purchased => "PURCHASED",
+                    CartStatus::Merged => "MERGED",
                 }
                 .into(),
                 currency: c.currency.clone(),

@@ -8,6 +8,10 @@
 //!   version conflict reload the stream and decide again (at most [`MAX_ATTEMPTS`] times). The cache never moves
 //!   back to an older version.
 //! - A cart the caller may not access is reported exactly like an unknown one (`CART_NOT_FOUND`).
+//! - A cart created with a guest session carries the stream tag `guest:<guest_id>` so the guest can list it;
+//!   it stays a capability (anyone holding its id may use it) until it belongs to a customer.
+//! - At sign-in ([`App::merge_guest_carts`]) the guest's open carts are merged into the customer's cart or
+//!   adopted by the customer; from then on only that customer may reach them.
 use std::{
     collections::{HashMap, HashSet},
     future::Future,
@@ -103,6 +107,32 @@ fn owner_tag(customer_id: &str) -> String {
     format!("owner:{customer_id}")
 }
 
+fn guest_tag(guest_id: &str) -> String {
+    format!("guest:{guest_id}")
+}
+
+/// What happens to a guest's open carts at sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeMode {
+    /// Lines go into the customer's most recently updated open cart (created if none); guest carts close.
+    Merge,
+    /// The guest carts become the customer's.
+    KeepSeparate,
+}
+
+/// The result of [`App::merge_guest_carts`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergeOutcome {
+    /// Merge: the customer's cart that received the lines (`None` when the guest had no open cart).
+    pub cart: Option<Snapshot>,
+    /// Merge: the guest carts this call closed or whose lines it merged.
+    pub merged_cart_ids: Vec<String>,
+    /// Keep separate: the carts now owned by the customer.
+    pub adopted: Vec<Snapshot>,
+    /// Lines reduced or skipped while merging.
+    pub warnings: Vec<Warning>,
+}
+
 fn cart_not_found() -> Error {
     Error::not_found("CART_NOT_FOUND", "no such cart")
 }
@@ -159,6 +189,11 @@ impl<S: EventStore, C: Catalog, I: Stock> App<S, C, I> {
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = metrics;
         self
+    }
+
+    /// The event store.
+    pub fn store(&self) -> &S {
+        &self.store
     }
 
     /// How many times a cart stream was read from the store (cache misses and conflict reloads).
@@ -219,7 +254,18 @@ impl<S: EventStore, C: Catalog, I: Stock> App<S, C, I> {
     }
 
     /// Decides `cmd` on the cart and appends its events, reloading and retrying after version conflicts.
-    async fn execute(&self, actor: &Actor, mut snap: Snapshot, cmd: &Command) -> Result<Mutation> {
+    async fn execute(&self, actor: &Actor, snap: Snapshot, cmd: &Command) -> Result<Mutation> {
+        self.execute_tagged(actor, snap, cmd, Vec::new()).await
+    }
+
+    /// [`App::execute`], attaching `tags` to the stream with the events.
+    async fn execute_tagged(
+        &self,
+        actor: &Actor,
+        mut snap: Snapshot,
+        cmd: &Command,
+        tags: Vec<String>,
+    ) -> Result<Mutation> {
         for _ in 0..MAX_ATTEMPTS {
             let now = shop_kernel::now_ms();
             let state = Some(snap.cart.clone());
@@ -242,7 +288,7 @@ impl<S: EventStore, C: Catalog, I: Stock> App<S, C, I> {
                     &stream_name(&cart_id),
                     ExpectedVersion::Exact(snap.version),
                     new,
-                    vec![],
+                    tags.clone(),
                 )
                 .await
             {
@@ -368,19 +414,54 @@ impl<S: EventStore, C: Catalog, I: Stock> App<S, C, I> {
         }
         let lines = self.resolve_lines(&input.lines).await?;
         let cart_id = ids::secret_token(16);
+        self.create_with_id(
+            actor,
+            cart_id,
+            input.note,
+            input.attributes,
+            input.discount_codes,
+            input.buyer_identity,
+            lines,
+        )
+        .await
+    }
+
+    /// Appends the creation of cart `cart_id` for `actor` (a customer's, a guest session's or an anonymous
+    /// cart); `CART_EXISTS` (conflict) when the stream exists.
+    #[allow(clippy::too_many_arguments)]
+    async fn create_with_id(
+        &self,
+        actor: &Actor,
+        cart_id: String,
+        note: Option<String>,
+        attributes: Vec<Attribute>,
+        discount_codes: Vec<String>,
+        buyer_identity: Option<BuyerIdentity>,
+        lines: Vec<LineRequest>,
+    ) -> Result<Mutation> {
         let now = shop_kernel::now_ms();
+        let guest_id = match &actor.customer_id {
+            Some(_) => None,
+            None => actor.guest_id.clone(),
+        };
         let cmd = Command::Create {
             cart_id: cart_id.clone(),
             customer_id: actor.customer_id.clone(),
+            guest_id: guest_id.clone(),
             default_currency: self.default_currency.clone(),
             lines,
-            note: input.note,
-            attributes: input.attributes,
-            discount_codes: input.discount_codes,
-            buyer_identity: input.buyer_identity,
+            note,
+            attributes,
+            discount_codes,
+            buyer_identity,
         };
         let decision = decide(&None, &cmd, now)?;
-        let tags = actor.customer_id.iter().map(|c| owner_tag(c)).collect();
+        let tags = actor
+            .customer_id
+            .iter()
+            .map(|c| owner_tag(c))
+            .chain(guest_id.iter().map(|g| guest_tag(g)))
+            .collect();
         let new = decision
             .events
             .iter()
@@ -389,7 +470,13 @@ impl<S: EventStore, C: Catalog, I: Stock> App<S, C, I> {
         let version = self
             .store
             .append(&stream_name(&cart_id), ExpectedVersion::NoStream, new, tags)
-            .await?;
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { .. } => {
+                    Error::conflict("CART_EXISTS", "the cart already exists")
+                }
+                other => other.into(),
+            })?;
         self.metrics.cart_created();
         let mut state = None;
         for e in &decision.events {
@@ -409,7 +496,8 @@ impl<S: EventStore, C: Catalog, I: Stock> App<S, C, I> {
         self.accessible(actor, cart_id).await
     }
 
-    /// The calling customer's carts, newest first, optionally filtered by status (guests have none).
+    /// The calling customer's carts (or the calling guest session's carts that no customer owns yet),
+    /// newest first, optionally filtered by status; anonymous callers have none.
     pub async fn list_carts(
         &self,
         actor: &Actor,
@@ -417,23 +505,240 @@ impl<S: EventStore, C: Catalog, I: Stock> App<S, C, I> {
         statuses: Option<&[CartStatus]>,
     ) -> Result<Page<Snapshot>> {
         page.validate()?;
-        let Some(customer) = &actor.customer_id else {
-            return page.apply(&[], DEFAULT_PAGE_SIZE);
+        let carts: Vec<Snapshot> = self
+            .owned_carts(actor)
+            .await?
+            .into_iter()
+            .filter(|s| statuses.is_none_or(|st| st.contains(&s.cart.status)))
+            .collect();
+        page.apply(&carts, DEFAULT_PAGE_SIZE)
+    }
+
+    /// The carts of the caller's customer (or, for a guest, of the guest session), newest tagging first.
+    async fn owned_carts(&self, actor: &Actor) -> Result<Vec<Snapshot>> {
+        let owns = |cart: &Cart| match (&actor.customer_id, &actor.guest_id) {
+            (Some(c), _) => cart.customer_id.as_ref() == Some(c),
+            (None, Some(g)) => cart.customer_id.is_none() && cart.guest_id.as_ref() == Some(g),
+            (None, None) => false,
         };
-        let streams = self.store.streams_by_tag(&owner_tag(customer)).await?;
+        let tag = match (&actor.customer_id, &actor.guest_id) {
+            (Some(c), _) => owner_tag(c),
+            (None, Some(g)) => guest_tag(g),
+            (None, None) => return Ok(Vec::new()),
+        };
+        let streams = self.store.streams_by_tag(&tag).await?;
         let mut carts = Vec::with_capacity(streams.len());
         for s in streams {
             let Some(id) = s.strip_prefix(STREAM_PREFIX) else {
                 continue;
             };
             if let Some(snap) = self.fetch(id).await?
-                && snap.cart.customer_id.as_ref() == Some(customer)
-                && statuses.is_none_or(|st| st.contains(&snap.cart.status))
+                && owns(&snap.cart)
             {
                 carts.push(snap);
             }
         }
-        page.apply(&carts, DEFAULT_PAGE_SIZE)
+        Ok(carts)
+    }
+
+    /// Moves the open carts of the caller's guest session to the caller's customer (both must be in the
+    /// caller's identity: the gateway sets them after checking the password and the guest token).
+    ///
+    /// - [`MergeMode::Merge`]: each open guest cart is first closed as merged into the customer's most recently
+    ///   updated open cart (or a new one) — from then on it belongs to the customer and cannot change — and
+    ///   then its lines, as they were when it closed, are added (re-priced, quantities summed and capped, see
+    ///   [`Command::MergeFrom`]) into that cart, which records the source (`LinesMerged`).
+    /// - [`MergeMode::KeepSeparate`]: each open guest cart is adopted by the customer.
+    ///
+    /// Carts being checked out or purchased stay as they are. Idempotent and resumable: a closed guest cart
+    /// whose lines no cart of the customer has recorded yet (a failure in between) is merged by the next call,
+    /// and one already recorded is never merged again; a cart created for the merge has an id derived from
+    /// the guest and the customer, so concurrent sign-ins create it once.
+    pub async fn merge_guest_carts(&self, actor: &Actor, mode: MergeMode) -> Result<MergeOutcome> {
+        let (Some(customer), Some(guest)) = (&actor.customer_id, &actor.guest_id) else {
+            return Err(Error::permission_denied(
+                "CALLER_NOT_ALLOWED",
+                "merging guest carts needs a signed-in customer and a guest session",
+            ));
+        };
+        // Every cart the guest created: open ones still the guest's, and closed ones merged for this customer.
+        let streams = self.store.streams_by_tag(&guest_tag(guest)).await?;
+        let mut open = Vec::new();
+        let mut closed = Vec::new();
+        for s in streams {
+            let Some(id) = s.strip_prefix(STREAM_PREFIX) else {
+                continue;
+            };
+            let Some(snap) = self.fetch(id).await? else {
+                continue;
+            };
+            if snap.cart.guest_id.as_ref() != Some(guest) {
+                continue;
+            }
+            match (snap.cart.status, snap.cart.customer_id.as_deref()) {
+                (CartStatus::Open, None) => open.push(snap),
+                (CartStatus::Merged, Some(c)) if c == customer && mode == MergeMode::Merge => {
+                    closed.push(snap)
+                }
+                _ => {}
+            }
+        }
+        let mut out = MergeOutcome::default();
+        if mode == MergeMode::KeepSeparate {
+            for src in open {
+                let cmd = Command::Adopt {
+                    customer_id: customer.clone(),
+                };
+                let m = self
+                    .execute_tagged(actor, src, &cmd, vec![owner_tag(customer)])
+                    .await?;
+                out.adopted.push(m.snapshot);
+            }
+            return Ok(out);
+        }
+        let customer_actor = Actor::customer(customer.clone());
+        let mine = self.owned_carts(&customer_actor).await?;
+        let mut recorded: HashSet<String> = mine
+            .iter()
+            .flat_map(|c| c.cart.merged_sources.iter().cloned())
+            .collect();
+        closed.retain(|c| !recorded.contains(&c.cart.id));
+        if open.is_empty() && closed.is_empty() {
+            return Ok(out);
+        }
+        let target = self.merge_target(customer, guest, &mine).await?;
+        // Close first: the lines merged are exactly those of the closed cart, whatever the guest did meanwhile.
+        for src in open {
+            let close = Command::MarkMerged {
+                into_cart_id: target.cart.id.clone(),
+                customer_id: customer.clone(),
+            };
+            let m = self.execute(actor, src, &close).await?;
+            out.merged_cart_ids.push(m.snapshot.cart.id.clone());
+            closed.push(m.snapshot);
+        }
+        let variants = closed
+            .iter()
+            .flat_map(|s| s.cart.lines.iter())
+            .map(|l| l.merchandise.variant_id.clone())
+            .collect();
+        let (merch, stock) = self.lookup(variants).await?;
+        let mut target = Some(target);
+        for src in closed {
+            if !recorded.insert(src.cart.id.clone()) {
+                continue;
+            }
+            let lines = src
+                .cart
+                .lines
+                .iter()
+                .filter_map(|l| {
+                    let Some(m) = merch.get(&l.merchandise.variant_id) else {
+                        out.warnings.push(Warning {
+                            code: "MERCHANDISE_NOT_FOUND".into(),
+                            message: format!(
+                                "{} is no longer sold; it was not merged",
+                                l.merchandise.title
+                            ),
+                            target: l.merchandise.variant_id.clone(),
+                        });
+                        return None;
+                    };
+                    Some(LineRequest {
+                        new_line_id: ids::new_id(),
+                        merchandise: m.clone(),
+                        quantity: l.quantity,
+                        attributes: l.attributes.clone(),
+                        available: stock.get(&l.merchandise.variant_id).copied().unwrap_or(0),
+                    })
+                })
+                .collect();
+            // The cart the source was closed into; if it cannot take lines any more (checked out meanwhile),
+            // the customer's current merge target.
+            let into = src.cart.merged_into.clone().unwrap_or_default();
+            let dest = match target.take() {
+                Some(t) if t.cart.id == into => t,
+                _ => self.accessible(&customer_actor, &into).await?,
+            };
+            let dest = if dest.cart.status == CartStatus::Open {
+                dest
+            } else {
+                let mine = self.owned_carts(&customer_actor).await?;
+                self.merge_target(customer, guest, &mine).await?
+            };
+            let merge = Command::MergeFrom {
+                source_cart_id: src.cart.id.clone(),
+                lines,
+            };
+            let m = self.execute(&customer_actor, dest, &merge).await?;
+            if !out.merged_cart_ids.contains(&src.cart.id) {
+                out.merged_cart_ids.push(src.cart.id.clone());
+            }
+            out.warnings.extend(m.warnings);
+            target = Some(m.snapshot);
+        }
+        out.cart = target;
+        Ok(out)
+    }
+
+    /// The customer's cart that receives a guest's lines: the most recently updated open one among `mine`
+    /// (the customer's carts, newest first), else a new empty cart.
+    async fn merge_target(
+        &self,
+        customer: &str,
+        guest: &str,
+        mine: &[Snapshot],
+    ) -> Result<Snapshot> {
+        let customer_actor = Actor::customer(customer.to_string());
+        // `mine` is newest first: on equal update times the newest cart wins.
+        let latest = mine
+            .iter()
+            .filter(|c| c.cart.status == CartStatus::Open)
+            .fold(None::<&Snapshot>, |best, c| match best {
+                Some(b) if b.cart.updated_at_ms >= c.cart.updated_at_ms => Some(b),
+                _ => Some(c),
+            });
+        if let Some(c) = latest {
+            return Ok(c.clone());
+        }
+        // Not a capability (only the customer may reach it), so the id may be derived: concurrent sign-ins of
+        // the same guest create the same cart once.
+        let id =
+            ids::sha256_hex(format!("guest-merge:{guest}:{customer}").as_bytes())[..32].to_string();
+        match self
+            .create_with_id(
+                &customer_actor,
+                id.clone(),
+                None,
+                Vec::new(),
+                Vec::new(),
+                None,
+                Vec::new(),
+            )
+            .await
+        {
+            Ok(m) => return Ok(m.snapshot),
+            Err(e) if e.code == "CART_EXISTS" => {
+                let existing = self.accessible(&customer_actor, &id).await?;
+                if existing.cart.status == CartStatus::Open {
+                    return Ok(existing);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        // The derived cart was bought meanwhile: a fresh one.
+        let m = self
+            .create_with_id(
+                &customer_actor,
+                ids::secret_token(16),
+                None,
+                Vec::new(),
+                Vec::new(),
+                None,
+                Vec::new(),
+            )
+            .await?;
+        Ok(m.snapshot)
     }
 
     /// Adds lines (merging with lines of the same variant and attributes).

@@ -22,6 +22,9 @@ pub fn event_type(e: &CartEvent) -> &'static str {
         CartEvent::CheckoutStarted { .. } => "cart.checkout_started.v1",
         CartEvent::Purchased { .. } => "cart.purchased.v1",
         CartEvent::CheckoutAborted { .. } => "cart.checkout_aborted.v1",
+        CartEvent::Adopted { .. } => "cart.adopted.v1",
+        CartEvent::LinesMerged { .. } => "cart.lines_merged.v1",
+        CartEvent::MergedInto { .. } => "cart.merged.v1",
     }
 }
 
@@ -101,6 +104,7 @@ fn to_wire(e: &CartEvent) -> wire::CartEvent {
         CartEvent::Created {
             cart_id,
             customer_id,
+            guest_id,
             currency,
             expires_at_ms,
         } => wire::CartEvent::Created(wire::CartCreated {
@@ -108,6 +112,7 @@ fn to_wire(e: &CartEvent) -> wire::CartEvent {
             customer_id: opt(customer_id),
             currency: currency.clone().into(),
             expires_at_ms: *expires_at_ms,
+            guest_id: opt(guest_id),
         }),
         CartEvent::LineAdded(l) => wire::CartEvent::LineAdded(wire::CartLineAdded {
             line: line_to_wire(l),
@@ -152,6 +157,21 @@ fn to_wire(e: &CartEvent) -> wire::CartEvent {
                 order_id: order_id.clone().into(),
             })
         }
+        CartEvent::Adopted { customer_id } => wire::CartEvent::Adopted(wire::CartAdopted {
+            customer_id: customer_id.clone().into(),
+        }),
+        CartEvent::LinesMerged { source_cart_id } => {
+            wire::CartEvent::LinesMerged(wire::CartLinesMerged {
+                source_cart_id: source_cart_id.clone().into(),
+            })
+        }
+        CartEvent::MergedInto {
+            into_cart_id,
+            customer_id,
+        } => wire::CartEvent::Merged(wire::CartMerged {
+            into_cart_id: into_cart_id.clone().into(),
+            customer_id: customer_id.clone().into(),
+        }),
     }
 }
 
@@ -160,6 +180,7 @@ fn from_wire(e: wire::CartEvent) -> CartEvent {
         wire::CartEvent::Created(c) => CartEvent::Created {
             cart_id: c.cart_id.to_string(),
             customer_id: unopt(c.customer_id),
+            guest_id: unopt(c.guest_id),
             currency: c.currency.to_string(),
             expires_at_ms: c.expires_at_ms,
         },
@@ -197,6 +218,16 @@ fn from_wire(e: wire::CartEvent) -> CartEvent {
         },
         wire::CartEvent::CheckoutAborted(c) => CartEvent::CheckoutAborted {
             order_id: c.order_id.to_string(),
+        },
+        wire::CartEvent::Adopted(a) => CartEvent::Adopted {
+            customer_id: a.customer_id.to_string(),
+        },
+        wire::CartEvent::LinesMerged(m) => CartEvent::LinesMerged {
+            source_cart_id: m.source_cart_id.to_string(),
+        },
+        wire::CartEvent::Merged(m) => CartEvent::MergedInto {
+            into_cart_id: m.into_cart_id.to_string(),
+            customer_id: m.customer_id.to_string(),
         },
     }
 }
@@ -246,8 +277,26 @@ mod tests {
             CartEvent::Created {
                 cart_id: "c".into(),
                 customer_id: Some("u".into()),
+                guest_id: None,
                 currency: "USD".into(),
                 expires_at_ms: 9,
+            },
+            CartEvent::Created {
+                cart_id: "g".into(),
+                customer_id: None,
+                guest_id: Some("s".into()),
+                currency: "USD".into(),
+                expires_at_ms: 9,
+            },
+            CartEvent::Adopted {
+                customer_id: "u".into(),
+            },
+            CartEvent::LinesMerged {
+                source_cart_id: "g".into(),
+            },
+            CartEvent::MergedInto {
+                into_cart_id: "c".into(),
+                customer_id: "u".into(),
             },
             CartEvent::LineAdded(line.clone()),
             CartEvent::LineUpdated(line),

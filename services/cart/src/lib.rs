@@ -84,6 +84,7 @@ pub fn acl() -> shop_rpc::auth::Acl {
                 "update_attributes",
                 "update_discount_codes",
                 "update_buyer_identity",
+                "merge_guest_carts",
             ],
         )
         .allow(&[Gateway, Order], &["get_cart"])

@@ -12,7 +12,9 @@ use shop_rpc::{ServerResult, call, current_actor, reply};
 use shop_store::EventStore;
 
 use crate::{
-    app::{App, Catalog, CreateInput, LineInput, LineUpdateInput, Mutation, Snapshot, Stock},
+    app::{
+        App, Catalog, CreateInput, LineInput, LineUpdateInput, MergeMode, Mutation, Snapshot, Stock,
+    },
     domain::{Attribute, BuyerIdentity, CartStatus, Merchandise},
 };
 
@@ -160,6 +162,7 @@ fn status_to_wire(s: CartStatus) -> t::CartStatus {
         CartStatus::Open => t::CartStatus::OPEN,
         CartStatus::CheckingOut => t::CartStatus::CHECKING_OUT,
         CartStatus::Purchased => t::CartStatus::PURCHASED,
+        CartStatus::Merged => t::CartStatus::MERGED,
     }
 }
 
@@ -168,6 +171,7 @@ fn status_from_wire(s: t::CartStatus) -> Result<CartStatus> {
         t::CartStatus::OPEN => Ok(CartStatus::Open),
         t::CartStatus::CHECKING_OUT => Ok(CartStatus::CheckingOut),
         t::CartStatus::PURCHASED => Ok(CartStatus::Purchased),
+        t::CartStatus::MERGED => Ok(CartStatus::Merged),
         _ => Err(Error::invalid("INVALID_STATUS", "unknown cart status").with_field(["statuses"])),
     }
 }
@@ -229,22 +233,25 @@ fn cart_to_wire(s: &Snapshot) -> Result<t::Cart> {
         expires_at_ms: c.expires_at_ms(),
         version: i64::try_from(s.version).unwrap_or(i64::MAX),
         order_id: opt_to_wire(&c.order_id),
+        merged_into_cart_id: opt_to_wire(&c.merged_into),
     })
+}
+
+fn warnings_to_wire(w: Vec<crate::domain::Warning>) -> Vec<t::CartWarning> {
+    w.into_iter()
+        .map(|w| t::CartWarning {
+            code: w.code.into(),
+            message: w.message.into(),
+            target: w.target.into(),
+        })
+        .collect()
 }
 
 fn mutation(r: Result<Mutation>) -> Result<t::CartMutationResponse> {
     let m = r?;
     Ok(t::CartMutationResponse {
         cart: cart_to_wire(&m.snapshot)?,
-        warnings: m
-            .warnings
-            .into_iter()
-            .map(|w| t::CartWarning {
-                code: w.code.into(),
-                message: w.message.into(),
-                target: w.target.into(),
-            })
-            .collect(),
+        warnings: warnings_to_wire(m.warnings),
     })
 }
 
@@ -461,5 +468,37 @@ impl<S: EventStore, C: Catalog, I: Stock> t::CartService for CartRpc<S, C, I> {
                 .abort_checkout(&actor, &req.cart_id, &req.order_id)
                 .await,
         ))
+    }
+
+    async fn merge_guest_carts(
+        &self,
+        req: t::MergeGuestCartsRequest,
+    ) -> ServerResult<t::MergeGuestCartsResponse, t::CartServiceMergeGuestCartsException> {
+        let actor = current_actor();
+        let result = async {
+            let mode = match req.mode {
+                t::CartMergeMode::MERGE => MergeMode::Merge,
+                t::CartMergeMode::KEEP_SEPARATE => MergeMode::KeepSeparate,
+                _ => {
+                    return Err(
+                        Error::invalid("INVALID_MERGE_MODE", "unknown cart merge mode")
+                            .with_field(["mode"]),
+                    );
+                }
+            };
+            let out = self.app.merge_guest_carts(&actor, mode).await?;
+            Ok(t::MergeGuestCartsResponse {
+                cart: out.cart.as_ref().map(cart_to_wire).transpose()?,
+                merged_cart_ids: out.merged_cart_ids.into_iter().map(Into::into).collect(),
+                adopted: out
+                    .adopted
+                    .iter()
+                    .map(cart_to_wire)
+                    .collect::<Result<Vec<_>>>()?,
+                warnings: warnings_to_wire(out.warnings),
+            })
+        }
+        .await;
+        reply(result)
     }
 }

@@ -114,11 +114,23 @@ impl<S: SessionStore> SessionApp<S> {
             .ok_or_else(invalid_token)
     }
 
-    /// The session of a token that is known, not expired and not revoked.
+    /// The session of a token that is known, not expired and not revoked. A guest session's expiry slides:
+    /// using it pushes its expiry to `guest_ttl` from now (written at most once per slide interval; a failed
+    /// extension is logged and does not fail the validation).
     pub async fn validate(&self, token: &str) -> Result<Session, Error> {
-        let session = self.lookup(token).await?;
-        if !session.is_active(shop_kernel::now_ms()) {
+        let mut session = self.lookup(token).await?;
+        let now = shop_kernel::now_ms();
+        if !session.is_active(now) {
             return Err(invalid_token());
+        }
+        if let Some(expires_at_ms) = session.slide(&self.config, now) {
+            match self.store.extend(&session, expires_at_ms).await {
+                Ok(true) => session.expires_at_ms = expires_at_ms,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(session_id = %session.session_id, error = %e, "guest session extension failed")
+                }
+            }
         }
         Ok(session)
     }

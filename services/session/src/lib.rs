@@ -1,5 +1,6 @@
 //! Session service: customer and guest access tokens. Tokens are 256-bit random strings returned once; only their
-//! SHA-256 is stored. Sessions expire (30 days by default) and can be revoked or renewed.
+//! SHA-256 is stored. Customer sessions expire (30 days by default); guest sessions expire 14 days after their
+//! last use (each validation slides the expiry, written at most once an hour). Both can be revoked or renewed.
 //!
 //! State-stored: a `sessions` table; every change commits together with its event (`session.created.v1`,
 //! `session.revoked.v1` on `shop.session.v1`) in the outbox, which the relay publishes.

@@ -11,7 +11,13 @@ use shop_session::{
 #[tokio::test]
 async fn expired_tokens_are_invalid_but_still_revocable() -> anyhow::Result<()> {
     let store = MemorySessionStore::new();
-    let app = SessionApp::new(store.clone(), SessionConfig { ttl_ms: 30 });
+    let app = SessionApp::new(
+        store.clone(),
+        SessionConfig {
+            ttl_ms: 30,
+            ..SessionConfig::default()
+        },
+    );
     let system = Actor::internal();
     let issued = app.create_session(&system, "c1").await?;
     assert_eq!(issued.session.kind, SessionKind::Customer);
@@ -67,5 +73,46 @@ async fn concurrent_renewals_yield_one_winner() -> anyhow::Result<()> {
         }
     }
     assert_eq!(ok, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn guest_sessions_expire_when_idle_and_slide_when_used() -> anyhow::Result<()> {
+    let store = MemorySessionStore::new();
+    let app = SessionApp::new(
+        store.clone(),
+        SessionConfig {
+            guest_ttl_ms: 300,
+            guest_slide_interval_ms: 1,
+            ..SessionConfig::default()
+        },
+    );
+    let guest = app.create_guest_session().await?;
+    assert_eq!(guest.session.kind, SessionKind::Guest);
+    assert_eq!(guest.session.customer_id, None);
+    let first_expiry = guest.session.expires_at_ms;
+    // Used within its idle lifetime, again and again: it stays valid past its first expiry.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        app.validate(&guest.token).await?;
+    }
+    let stored = store
+        .find_by_token_hash(&token_hash(&guest.token))
+        .await?
+        .expect("stored");
+    assert!(stored.expires_at_ms > first_expiry, "the expiry slid");
+    // Left idle longer than its lifetime: invalid.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        app.validate(&guest.token).await.unwrap_err().code,
+        "INVALID_TOKEN"
+    );
+    // A revoked guest token is invalid at once.
+    let other = app.create_guest_session().await?;
+    app.revoke(&other.token).await?;
+    assert_eq!(
+        app.validate(&other.token).await.unwrap_err().code,
+        "INVALID_TOKEN"
+    );
     Ok(())
 }

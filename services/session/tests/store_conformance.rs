@@ -23,7 +23,11 @@ fn session(
         token_hash(token),
         kind,
         customer.map(Into::into),
-        &SessionConfig { ttl_ms },
+        &SessionConfig {
+            ttl_ms,
+            guest_ttl_ms: ttl_ms,
+            ..SessionConfig::default()
+        },
         now,
     )
     .unwrap();
@@ -216,6 +220,27 @@ async fn conformance<S: SessionStore>(store: S, global_order: bool) -> anyhow::R
             }
         }
     }
+
+    // Sliding expiry: the expiry only moves forward, never for a revoked session, and records no event.
+    let (g, ev) = session("s-slide", "tok-slide", None, 1_000, 10_000);
+    store.insert(g.clone(), ev).await?;
+    assert!(store.extend(&g, 20_000).await?);
+    assert!(!store.extend(&g, 15_000).await?, "never moves back");
+    let found = store.find_by_token_hash(&token_hash("tok-slide")).await?;
+    assert_eq!(found.map(|s| s.expires_at_ms), Some(20_000));
+    store
+        .revoke(vec![revocation(&g, RevokeReason::SignedOut, 2_000)], 2_000)
+        .await?;
+    assert!(
+        !store.extend(&g, 30_000).await?,
+        "a revoked session stays revoked"
+    );
+    let after = store.events().unpublished(100).await?;
+    assert_eq!(
+        after.len(),
+        all.len() + 2,
+        "created + revoked, no extension event"
+    );
     Ok(())
 }
 

@@ -6,12 +6,15 @@ use super::validate::{MAX_LINES, MAX_QUANTITY};
 /// How long a cart lives after its last change.
 pub const TTL_MS: i64 = 10 * 24 * 60 * 60 * 1000;
 
-/// A cart's lifecycle: OPEN → CHECKING_OUT → PURCHASED, or back to OPEN.
+/// A cart's lifecycle: OPEN → CHECKING_OUT → PURCHASED, or back to OPEN; a guest's OPEN cart ends MERGED
+/// when its lines move into the customer's cart at sign-in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CartStatus {
     Open,
     CheckingOut,
     Purchased,
+    /// Closed: its lines were merged into another cart (`Cart::merged_into`).
+    Merged,
 }
 
 /// A key/value attribute.
@@ -61,9 +64,15 @@ impl Line {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cart {
     pub id: String,
-    /// The customer who created it; `None` for a guest cart (the id is the capability).
+    /// The customer who owns it; `None` for a guest cart (the id is the capability).
     pub customer_id: Option<String>,
+    /// The guest session that created it (`None` for carts created by customers or anonymously).
+    pub guest_id: Option<String>,
     pub status: CartStatus,
+    /// The cart this one was merged into (status `Merged`).
+    pub merged_into: Option<String>,
+    /// Guest carts whose lines were merged into this one (each at most once).
+    pub merged_sources: Vec<String>,
     /// The order checking this cart out (or that bought it).
     pub order_id: Option<String>,
     pub lines: Vec<Line>,
@@ -104,6 +113,8 @@ pub enum CartEvent {
     Created {
         cart_id: String,
         customer_id: Option<String>,
+        /// The guest session owning the cart, for a cart created by a guest.
+        guest_id: Option<String>,
         currency: String,
         expires_at_ms: i64,
     },
@@ -130,6 +141,21 @@ pub enum CartEvent {
     },
     CheckoutAborted {
         order_id: String,
+    },
+    /// A guest cart now belongs to the customer who signed in (sign-in with KEEP_SEPARATE).
+    Adopted {
+        customer_id: String,
+    },
+    /// The lines of guest cart `source_cart_id` were merged into this cart (recorded after its line events,
+    /// so merging the same source again adds nothing).
+    LinesMerged {
+        source_cart_id: String,
+    },
+    /// This guest cart was merged into `into_cart_id` of `customer_id` at sign-in; it is closed and belongs
+    /// to that customer from now on.
+    MergedInto {
+        into_cart_id: String,
+        customer_id: String,
     },
 }
 
@@ -165,6 +191,7 @@ pub enum Command {
     Create {
         cart_id: String,
         customer_id: Option<String>,
+        guest_id: Option<String>,
         /// Currency of a cart created without lines.
         default_currency: String,
         lines: Vec<LineRequest>,
@@ -202,6 +229,22 @@ pub enum Command {
     },
     AbortCheckout {
         order_id: String,
+    },
+    /// Gives a guest cart to `customer_id` (a no-op if it already is theirs).
+    Adopt {
+        customer_id: String,
+    },
+    /// Adds the lines of guest cart `source_cart_id` into this cart, leniently: quantities are summed and
+    /// capped (line limit, stock), lines that cannot be taken are skipped with a warning. A no-op when the
+    /// source was merged before.
+    MergeFrom {
+        source_cart_id: String,
+        lines: Vec<LineRequest>,
+    },
+    /// Closes this guest cart as merged into `into_cart_id` of `customer_id` (a no-op when it already is).
+    MarkMerged {
+        into_cart_id: String,
+        customer_id: String,
     },
 }
 
@@ -390,6 +433,127 @@ fn update_lines(
     Ok(())
 }
 
+fn warn(out: &mut Decision, code: &str, message: String, target: &str) {
+    out.warnings.push(Warning {
+        code: code.into(),
+        message,
+        target: target.to_string(),
+    });
+}
+
+/// Adds merged lines leniently: what cannot be taken is skipped or reduced, with a warning, never an error.
+fn merge_lines(sim: &mut Option<Cart>, out: &mut Decision, lines: &[LineRequest], now: i64) {
+    for req in lines {
+        let Some(cart) = sim.as_ref() else { return };
+        let variant = &req.merchandise.variant_id;
+        if !cart.lines.is_empty() && req.merchandise.unit_price.currency != cart.currency {
+            warn(
+                out,
+                "CURRENCY_MISMATCH",
+                format!(
+                    "{} is priced in another currency; it was not merged",
+                    req.merchandise.title
+                ),
+                variant,
+            );
+            continue;
+        }
+        let existing = cart
+            .lines
+            .iter()
+            .find(|l| l.merchandise.variant_id == *variant && l.attributes == req.attributes);
+        let had = existing.map_or(0, |l| l.quantity);
+        let line_id = existing.map_or(req.new_line_id.clone(), |l| l.id.clone());
+        if existing.is_none() && cart.lines.len() >= MAX_LINES {
+            warn(
+                out,
+                "CART_LINE_LIMIT_REACHED",
+                format!(
+                    "a cart holds at most {MAX_LINES} lines; {} was not merged",
+                    req.merchandise.title
+                ),
+                variant,
+            );
+            continue;
+        }
+        let mut quantity = had.saturating_add(req.quantity.max(0));
+        if quantity > MAX_QUANTITY {
+            quantity = MAX_QUANTITY;
+            warn(
+                out,
+                "MERCHANDISE_QUANTITY_LIMIT_REACHED",
+                format!("a line holds at most {MAX_QUANTITY} items; the quantity was reduced"),
+                &line_id,
+            );
+        }
+        if req.available <= 0 && existing.is_none() {
+            warn(
+                out,
+                "MERCHANDISE_OUT_OF_STOCK",
+                format!(
+                    "{} is out of stock; it was not merged",
+                    req.merchandise.title
+                ),
+                variant,
+            );
+            continue;
+        }
+        if quantity > req.available {
+            // Never below what the customer's line already held.
+            quantity = req.available.max(had);
+            warn(
+                out,
+                "MERCHANDISE_NOT_ENOUGH_STOCK",
+                format!("only {} available; the quantity was reduced", req.available),
+                &line_id,
+            );
+        }
+        if quantity <= had {
+            continue;
+        }
+        let ev = match existing {
+            Some(l) => CartEvent::LineUpdated(Line {
+                quantity,
+                ..l.clone()
+            }),
+            None => CartEvent::LineAdded(Line {
+                id: line_id,
+                merchandise: req.merchandise.clone(),
+                quantity,
+                attributes: req.attributes.clone(),
+            }),
+        };
+        push(sim, out, ev, now);
+    }
+}
+
+/// Gives an open guest cart to `customer_id`.
+fn adopt(
+    cart: &Cart,
+    customer_id: &str,
+    sim: &mut Option<Cart>,
+    mut out: Decision,
+    now: i64,
+) -> Result<Decision> {
+    match cart.customer_id.as_deref() {
+        Some(c) if c == customer_id => return Ok(out),
+        Some(_) => return Err(not_found()),
+        None => {}
+    }
+    if cart.status != CartStatus::Open {
+        return Err(not_open());
+    }
+    push(
+        sim,
+        &mut out,
+        CartEvent::Adopted {
+            customer_id: customer_id.to_string(),
+        },
+        now,
+    );
+    Ok(out)
+}
+
 /// Rules every resulting cart must satisfy.
 fn check_result(sim: &Option<Cart>) -> Result<()> {
     if let Some(cart) = sim {
@@ -413,6 +577,7 @@ pub fn decide(state: &Option<Cart>, cmd: &Command, now_ms: i64) -> Result<Decisi
     if let Command::Create {
         cart_id,
         customer_id,
+        guest_id,
         default_currency,
         lines,
         note,
@@ -430,6 +595,11 @@ pub fn decide(state: &Option<Cart>, cmd: &Command, now_ms: i64) -> Result<Decisi
         let created = CartEvent::Created {
             cart_id: cart_id.clone(),
             customer_id: customer_id.clone(),
+            guest_id: if customer_id.is_some() {
+                None
+            } else {
+                guest_id.clone()
+            },
             currency,
             expires_at_ms: now.saturating_add(TTL_MS),
         };
@@ -475,6 +645,56 @@ pub fn decide(state: &Option<Cart>, cmd: &Command, now_ms: i64) -> Result<Decisi
         return Ok(out);
     }
     let cart = state.as_ref().ok_or_else(not_found)?;
+    match cmd {
+        Command::Adopt { customer_id } => {
+            return adopt(cart, customer_id, &mut sim, out, now);
+        }
+        Command::MergeFrom {
+            source_cart_id,
+            lines,
+        } => {
+            if cart.merged_sources.contains(source_cart_id) {
+                return Ok(out);
+            }
+            if cart.status != CartStatus::Open {
+                return Err(not_open());
+            }
+            merge_lines(&mut sim, &mut out, lines, now);
+            push(
+                &mut sim,
+                &mut out,
+                CartEvent::LinesMerged {
+                    source_cart_id: source_cart_id.clone(),
+                },
+                now,
+            );
+            check_result(&sim)?;
+            return Ok(out);
+        }
+        Command::MarkMerged {
+            into_cart_id,
+            customer_id,
+        } => {
+            if cart.status == CartStatus::Merged && cart.merged_into.as_ref() == Some(into_cart_id)
+            {
+                return Ok(out);
+            }
+            if cart.status != CartStatus::Open || cart.customer_id.is_some() {
+                return Err(not_open());
+            }
+            push(
+                &mut sim,
+                &mut out,
+                CartEvent::MergedInto {
+                    into_cart_id: into_cart_id.clone(),
+                    customer_id: customer_id.clone(),
+                },
+                now,
+            );
+            return Ok(out);
+        }
+        _ => {}
+    }
     let is_checkout = matches!(
         cmd,
         Command::BeginCheckout { .. }
@@ -485,7 +705,10 @@ pub fn decide(state: &Option<Cart>, cmd: &Command, now_ms: i64) -> Result<Decisi
         return Err(not_open());
     }
     match cmd {
-        Command::Create { .. } => {}
+        Command::Create { .. }
+        | Command::Adopt { .. }
+        | Command::MergeFrom { .. }
+        | Command::MarkMerged { .. } => {}
         Command::AddLines { lines } => add_lines(&mut sim, &mut out, lines, now)?,
         Command::UpdateLines { changes } => update_lines(&mut sim, &mut out, changes, now)?,
         Command::RemoveLines { line_ids } => {
@@ -561,6 +784,7 @@ pub fn decide(state: &Option<Cart>, cmd: &Command, now_ms: i64) -> Result<Decisi
                     "the cart was already purchased",
                 ));
             }
+            CartStatus::Merged => return Err(not_open()),
         },
         Command::CompleteCheckout { order_id } => match cart.status {
             CartStatus::CheckingOut if cart.order_id.as_ref() == Some(order_id) => push(
@@ -584,7 +808,7 @@ pub fn decide(state: &Option<Cart>, cmd: &Command, now_ms: i64) -> Result<Decisi
                     "another checkout of this cart is in progress",
                 ));
             }
-            CartStatus::Open => {
+            CartStatus::Open | CartStatus::Merged => {
                 return Err(Error::precondition(
                     "CART_NOT_CHECKING_OUT",
                     "the cart is not being checked out",
@@ -600,7 +824,7 @@ pub fn decide(state: &Option<Cart>, cmd: &Command, now_ms: i64) -> Result<Decisi
                 },
                 now,
             ),
-            CartStatus::Open => {}
+            CartStatus::Open | CartStatus::Merged => {}
             CartStatus::CheckingOut => {
                 return Err(Error::conflict(
                     "CART_CHECKOUT_IN_PROGRESS",
@@ -624,6 +848,7 @@ pub fn apply(state: &mut Option<Cart>, event: &CartEvent, at_ms: i64) {
     if let CartEvent::Created {
         cart_id,
         customer_id,
+        guest_id,
         currency,
         ..
     } = event
@@ -631,7 +856,10 @@ pub fn apply(state: &mut Option<Cart>, event: &CartEvent, at_ms: i64) {
         *state = Some(Cart {
             id: cart_id.clone(),
             customer_id: customer_id.clone(),
+            guest_id: guest_id.clone(),
             status: CartStatus::Open,
+            merged_into: None,
+            merged_sources: Vec::new(),
             order_id: None,
             lines: Vec::new(),
             note: None,
@@ -678,6 +906,20 @@ pub fn apply(state: &mut Option<Cart>, event: &CartEvent, at_ms: i64) {
             cart.status = CartStatus::Open;
             cart.order_id = None;
         }
+        CartEvent::Adopted { customer_id } => cart.customer_id = Some(customer_id.clone()),
+        CartEvent::LinesMerged { source_cart_id } => {
+            if !cart.merged_sources.contains(source_cart_id) {
+                cart.merged_sources.push(source_cart_id.clone());
+            }
+        }
+        CartEvent::MergedInto {
+            into_cart_id,
+            customer_id,
+        } => {
+            cart.status = CartStatus::Merged;
+            cart.merged_into = Some(into_cart_id.clone());
+            cart.customer_id = Some(customer_id.clone());
+        }
     }
 }
 
@@ -720,6 +962,7 @@ mod tests {
         Command::Create {
             cart_id: "c1".into(),
             customer_id: None,
+            guest_id: Some("g1".into()),
             default_currency: "USD".into(),
             lines,
             note: None,
@@ -949,6 +1192,150 @@ mod tests {
         );
         assert_eq!(s.as_ref().unwrap().status, CartStatus::Purchased);
         assert_eq!(s.as_ref().unwrap().order_id.as_deref(), Some("o3"));
+    }
+
+    #[test]
+    fn guest_carts_are_adopted_once() {
+        let mut s = None;
+        run(&mut s, create(vec![req("a", 1, 10)])).unwrap();
+        assert_eq!(s.as_ref().unwrap().guest_id.as_deref(), Some("g1"));
+        let adopt = |c: &str| Command::Adopt {
+            customer_id: c.into(),
+        };
+        let d = run(&mut s, adopt("u1")).unwrap();
+        assert_eq!(d.events.len(), 1);
+        assert_eq!(s.as_ref().unwrap().customer_id.as_deref(), Some("u1"));
+        assert!(
+            run(&mut s, adopt("u1")).unwrap().events.is_empty(),
+            "idempotent"
+        );
+        assert_eq!(run(&mut s, adopt("u2")).unwrap_err().code, "CART_NOT_FOUND");
+        // A cart being checked out is not adopted.
+        let mut t = None;
+        run(&mut t, create(vec![req("a", 1, 10)])).unwrap();
+        run(
+            &mut t,
+            Command::BeginCheckout {
+                order_id: "o".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(run(&mut t, adopt("u1")).unwrap_err().code, "CART_NOT_OPEN");
+    }
+
+    #[test]
+    fn merging_sums_caps_and_is_idempotent() {
+        // The customer's cart: a × 2, c × 995.
+        let mut target = None;
+        let mut cmd = create(vec![req("a", 2, 10), req("c", 995, 5000)]);
+        if let Command::Create {
+            customer_id,
+            guest_id,
+            ..
+        } = &mut cmd
+        {
+            *customer_id = Some("u1".into());
+            *guest_id = None;
+        }
+        run(&mut target, cmd).unwrap();
+        assert_eq!(target.as_ref().unwrap().guest_id, None);
+        let merge = Command::MergeFrom {
+            source_cart_id: "g-cart".into(),
+            lines: vec![
+                req("a", 3, 10),    // summed: 5
+                req("b", 4, 3),     // new line, reduced to stock 3
+                req("c", 10, 5000), // capped at 1000
+                req("d", 1, 0),     // out of stock: skipped
+            ],
+        };
+        let d = run(&mut target, merge.clone()).unwrap();
+        let codes: Vec<&str> = d.warnings.iter().map(|w| w.code.as_str()).collect();
+        assert_eq!(
+            codes,
+            [
+                "MERCHANDISE_NOT_ENOUGH_STOCK",
+                "MERCHANDISE_QUANTITY_LIMIT_REACHED",
+                "MERCHANDISE_OUT_OF_STOCK"
+            ]
+        );
+        let q = |c: &Cart, v: &str| {
+            c.lines
+                .iter()
+                .find(|l| l.merchandise.variant_id == v)
+                .map(|l| l.quantity)
+        };
+        let c = target.as_ref().unwrap();
+        assert_eq!(
+            (q(c, "a"), q(c, "b"), q(c, "c"), q(c, "d")),
+            (Some(5), Some(3), Some(1000), None)
+        );
+        assert_eq!(c.merged_sources, ["g-cart"]);
+        assert!(matches!(
+            d.events.last(),
+            Some(CartEvent::LinesMerged { .. })
+        ));
+        // The same source again: nothing.
+        let again = run(&mut target, merge).unwrap();
+        assert!(again.events.is_empty() && again.warnings.is_empty());
+        assert_eq!(q(target.as_ref().unwrap(), "a"), Some(5));
+
+        // The source closes as merged, once, and belongs to the customer afterwards.
+        let mut source = None;
+        run(&mut source, create(vec![req("a", 3, 10)])).unwrap();
+        let mark = Command::MarkMerged {
+            into_cart_id: "t".into(),
+            customer_id: "u1".into(),
+        };
+        assert_eq!(run(&mut source, mark.clone()).unwrap().events.len(), 1);
+        let src = source.as_ref().unwrap();
+        assert_eq!(src.status, CartStatus::Merged);
+        assert_eq!(
+            (src.merged_into.as_deref(), src.customer_id.as_deref()),
+            (Some("t"), Some("u1"))
+        );
+        assert!(run(&mut source, mark).unwrap().events.is_empty());
+        // A merged cart takes no changes and cannot be checked out.
+        assert_eq!(
+            run(&mut source, Command::UpdateNote { note: None })
+                .unwrap_err()
+                .code,
+            "CART_NOT_OPEN"
+        );
+        assert_eq!(
+            run(
+                &mut source,
+                Command::BeginCheckout {
+                    order_id: "o".into()
+                }
+            )
+            .unwrap_err()
+            .code,
+            "CART_NOT_OPEN"
+        );
+    }
+
+    #[test]
+    fn merging_respects_the_line_limit_and_currency() {
+        let mut target = None;
+        let many: Vec<_> = (0..MAX_LINES)
+            .map(|i| req(&format!("v{i}"), 1, 5))
+            .collect();
+        run(&mut target, create(many)).unwrap();
+        let mut eur = req("e", 1, 5);
+        eur.merchandise.unit_price = Money::new(100, "EUR");
+        let d = run(
+            &mut target,
+            Command::MergeFrom {
+                source_cart_id: "s".into(),
+                lines: vec![req("new", 1, 5), req("v0", 2, 5), eur],
+            },
+        )
+        .unwrap();
+        let codes: Vec<&str> = d.warnings.iter().map(|w| w.code.as_str()).collect();
+        assert_eq!(codes, ["CART_LINE_LIMIT_REACHED", "CURRENCY_MISMATCH"]);
+        let c = target.as_ref().unwrap();
+        assert_eq!(c.lines.len(), MAX_LINES);
+        assert_eq!(c.lines[0].quantity, 3);
     }
 
     fn command() -> impl Strategy<Value = Command> {

@@ -4,6 +4,7 @@
 pub mod session;
 
 pub use session::{
-    DEFAULT_TTL_MS, MAX_TOKEN_LEN, RevokeReason, Session, SessionConfig, SessionEvent, SessionKind,
-    Status, is_well_formed_token, token_hash,
+    DEFAULT_GUEST_SLIDE_INTERVAL_MS, DEFAULT_GUEST_TTL_MS, DEFAULT_TTL_MS, MAX_TOKEN_LEN,
+    RevokeReason, Session, SessionConfig, SessionEvent, SessionKind, Status, is_well_formed_token,
+    token_hash,
 };

@@ -6,17 +6,39 @@ pub const DEFAULT_TTL_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 /// Longest token accepted from a client.
 pub const MAX_TOKEN_LEN: usize = 128;
 
+/// Default idle lifetime of a guest session: 14 days after its last use.
+pub const DEFAULT_GUEST_TTL_MS: i64 = 14 * 24 * 60 * 60 * 1000;
+/// Default least interval between two extensions of a guest session (one write per hour at most).
+pub const DEFAULT_GUEST_SLIDE_INTERVAL_MS: i64 = 60 * 60 * 1000;
+
 /// Session settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionConfig {
-    /// Lifetime of a new (or renewed) session, in milliseconds.
+    /// Lifetime of a new (or renewed) customer session, in milliseconds.
     pub ttl_ms: i64,
+    /// Idle lifetime of a guest session: it expires this long after its last use (sliding expiry).
+    pub guest_ttl_ms: i64,
+    /// A guest session is extended when it was last extended at least this long ago, so a busy guest costs
+    /// at most one write per interval.
+    pub guest_slide_interval_ms: i64,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
         Self {
             ttl_ms: DEFAULT_TTL_MS,
+            guest_ttl_ms: DEFAULT_GUEST_TTL_MS,
+            guest_slide_interval_ms: DEFAULT_GUEST_SLIDE_INTERVAL_MS,
+        }
+    }
+}
+
+impl SessionConfig {
+    /// Lifetime of a new session of `kind`.
+    pub fn ttl_for(&self, kind: SessionKind) -> i64 {
+        match kind {
+            SessionKind::Customer => self.ttl_ms,
+            SessionKind::Guest => self.guest_ttl_ms,
         }
     }
 }
@@ -144,7 +166,8 @@ impl Session {
             }
             _ => {}
         }
-        if config.ttl_ms <= 0 {
+        let ttl_ms = config.ttl_for(kind);
+        if ttl_ms <= 0 {
             return Err(Error::internal("session ttl must be positive"));
         }
         let session = Session {
@@ -153,7 +176,7 @@ impl Session {
             kind,
             customer_id,
             created_at_ms: now_ms,
-            expires_at_ms: now_ms.saturating_add(config.ttl_ms),
+            expires_at_ms: now_ms.saturating_add(ttl_ms),
             revoked_at_ms: None,
         };
         let event = SessionEvent::Created {
@@ -179,6 +202,18 @@ impl Session {
     /// Is the session usable at `now_ms`?
     pub fn is_active(&self, now_ms: i64) -> bool {
         self.status(now_ms) == Status::Active
+    }
+
+    /// The new expiry of a guest session used at `now_ms` (sliding expiry): `now + guest_ttl` when the session
+    /// is active and was last extended at least `guest_slide_interval_ms` ago; `None` otherwise (customer
+    /// sessions keep their fixed expiry and are renewed explicitly).
+    pub fn slide(&self, config: &SessionConfig, now_ms: i64) -> Option<i64> {
+        if self.kind != SessionKind::Guest || !self.is_active(now_ms) {
+            return None;
+        }
+        let next = now_ms.saturating_add(config.guest_ttl_ms);
+        (next.saturating_sub(self.expires_at_ms) >= config.guest_slide_interval_ms.max(1))
+            .then_some(next)
     }
 
     /// Revokes the session. Idempotent: an already revoked session is returned unchanged, with no event.
@@ -207,7 +242,10 @@ mod tests {
             token_hash("tok"),
             SessionKind::Customer,
             Some("c1".into()),
-            &SessionConfig { ttl_ms },
+            &SessionConfig {
+                ttl_ms,
+                ..SessionConfig::default()
+            },
             now,
         )
         .unwrap()
@@ -230,7 +268,7 @@ mod tests {
             1_000,
         )
         .unwrap();
-        assert_eq!(s.expires_at_ms, 1_000 + DEFAULT_TTL_MS);
+        assert_eq!(s.expires_at_ms, 1_000 + DEFAULT_GUEST_TTL_MS);
         assert_eq!(s.token_hash.len(), 64);
         assert_ne!(s.token_hash, "t");
         assert_eq!(
@@ -239,7 +277,7 @@ mod tests {
                 session_id: "s1".into(),
                 customer_id: None,
                 kind: SessionKind::Guest,
-                expires_at_ms: 1_000 + DEFAULT_TTL_MS
+                expires_at_ms: 1_000 + DEFAULT_GUEST_TTL_MS
             }
         );
     }
@@ -260,6 +298,30 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.code, "UNEXPECTED_CUSTOMER");
+    }
+
+    #[test]
+    fn guest_sessions_slide_at_most_once_per_interval() {
+        let cfg = SessionConfig {
+            ttl_ms: 1_000_000,
+            guest_ttl_ms: 1_000,
+            guest_slide_interval_ms: 100,
+        };
+        let (g, _) =
+            Session::create("g".into(), "h".into(), SessionKind::Guest, None, &cfg, 0).unwrap();
+        assert_eq!(g.expires_at_ms, 1_000);
+        // Used soon after the last extension: no write.
+        assert_eq!(g.slide(&cfg, 99), None);
+        // Used an interval later: extended to now + guest ttl.
+        assert_eq!(g.slide(&cfg, 100), Some(1_100));
+        assert_eq!(g.slide(&cfg, 999), Some(1_999));
+        // Expired or revoked sessions never come back.
+        assert_eq!(g.slide(&cfg, 1_000), None);
+        let (r, _) = g.revoke(RevokeReason::SignedOut, 10);
+        assert_eq!(r.slide(&cfg, 500), None);
+        // Customer sessions keep their fixed expiry.
+        let c = customer_session(0, 1_000);
+        assert_eq!(c.slide(&cfg, 900), None);
     }
 
     #[test]

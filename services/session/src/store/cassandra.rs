@@ -148,6 +148,7 @@ struct Statements {
     token_nonce_serial: PreparedStatement,
     release_token: PreparedStatement,
     by_token: PreparedStatement,
+    extend: PreparedStatement,
     index_customer: PreparedStatement,
     unindex_customer: PreparedStatement,
     by_customer: PreparedStatement,
@@ -636,6 +637,21 @@ impl SessionStore for CassandraSessionStore {
         Ok(revoked)
     }
 
+    async fn extend(&self, session: &Session, expires_at_ms: i64) -> Result<bool, StoreError> {
+        if !matches!(self.status(&session.session_id).await?, Status::Active) {
+            return Ok(false);
+        }
+        // A conditional update (the claim row was written by an LWT): the expiry only ever moves forward.
+        let result = self
+            .session()
+            .execute_unpaged(
+                &self.inner.st.extend,
+                (expires_at_ms, &session.token_hash, expires_at_ms),
+            )
+            .await?;
+        Ok(LwtOutcome::from_result(result)?.applied)
+    }
+
     async fn replace(
         &self,
         old: Revocation,
@@ -794,6 +810,13 @@ impl Statements {
                     "SELECT session_id, kind, customer_id, created_at_ms, expires_at_ms
                      FROM session_tokens WHERE token_hash = ?",
                     true,
+                )
+                .await?,
+            extend: es
+                .prepare(
+                    "UPDATE session_tokens SET expires_at_ms = ? WHERE token_hash = ?
+                     IF expires_at_ms < ?",
+                    false,
                 )
                 .await?,
             index_customer: es

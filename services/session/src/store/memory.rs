@@ -117,6 +117,17 @@ impl SessionStore for MemorySessionStore {
         Ok(revoked)
     }
 
+    async fn extend(&self, session: &Session, expires_at_ms: i64) -> Result<bool, StoreError> {
+        let mut g = self.inner.lock().await;
+        match g.sessions.get_mut(&session.session_id) {
+            Some(s) if s.revoked_at_ms.is_none() && s.expires_at_ms < expires_at_ms => {
+                s.expires_at_ms = expires_at_ms;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn replace(
         &self,
         old: Revocation,

@@ -58,6 +58,15 @@ pub trait SessionStore: Send + Sync + 'static {
         revoked_at_ms: i64,
     ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 
+    /// Moves the expiry of a session that is not revoked to `expires_at_ms` if that is later than its current
+    /// one (sliding expiry of guest sessions; no event: an extension is not a change of who holds what).
+    /// Returns whether it moved.
+    fn extend(
+        &self,
+        session: &Session,
+        expires_at_ms: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Revokes `old` (recording its event) and inserts `new` (appending `new_events`), atomically — only if the
     /// old session is not revoked yet. Returns false (nothing written) if it was.
     fn replace(

@@ -205,6 +205,21 @@ impl SessionStore for SqliteSessionStore {
         Ok(revoked)
     }
 
+    async fn extend(&self, session: &Session, expires_at_ms: i64) -> Result<bool, StoreError> {
+        let session_id = session.session_id.clone();
+        let changed = self
+            .db
+            .write(move |tx| {
+                Ok(tx.execute(
+                    "UPDATE sessions SET expires_at_ms = ?1
+                     WHERE session_id = ?2 AND revoked_at_ms IS NULL AND expires_at_ms < ?1",
+                    params![expires_at_ms, session_id],
+                )?)
+            })
+            .await?;
+        Ok(changed > 0)
+    }
+
     async fn replace(
         &self,
         old: Revocation,
