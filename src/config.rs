@@ -31,6 +31,7 @@ pub struct Config {
     pub cassandra: CassandraConfig,
     pub cart: CartConfig,
     pub checkout: CheckoutConfig,
+    pub user: UserConfig,
     pub rate_limit: RateLimitConfig,
     /// Logs (pretty in development, JSON in production unless set), trace export over OTLP/HTTP, sampling.
     pub telemetry: shop_telemetry::TelemetrySettings,
@@ -58,6 +59,10 @@ pub struct RateLimitConfig {
     pub login_failures_per_ip_per_hour: u32,
     /// Failed sign-ins per hour per account (at most 100) before the account is refused for a while.
     pub login_failures_per_account_per_hour: u32,
+    /// Password-reset requests (`customerRecover`) per hour per email address.
+    pub password_recover_per_account_per_hour: u32,
+    /// Password-reset requests (`customerRecover`) per hour per IP address.
+    pub password_recover_per_ip_per_hour: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -69,6 +74,8 @@ impl Default for RateLimitConfig {
             client_cost_burst: None,
             login_failures_per_ip_per_hour: 100,
             login_failures_per_account_per_hour: 20,
+            password_recover_per_account_per_hour: 5,
+            password_recover_per_ip_per_hour: 30,
         }
     }
 }
@@ -104,6 +111,26 @@ impl Default for CheckoutConfig {
         Self {
             wait_ms: 2_000,
             reservation_ttl_ms: 600_000,
+        }
+    }
+}
+
+/// The user service: password resets.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UserConfig {
+    /// How long a password-reset link works (ms, 5 minutes to 24 h).
+    pub password_reset_ttl_ms: u64,
+    /// The storefront page that takes a reset link; the mail's link is `<url>/<customer id>/<token>`
+    /// (`http://` or `https://`).
+    pub password_reset_url: String,
+}
+
+impl Default for UserConfig {
+    fn default() -> Self {
+        Self {
+            password_reset_ttl_ms: 3_600_000,
+            password_reset_url: "http://127.0.0.1:8080/account/reset".to_string(),
         }
     }
 }
@@ -262,6 +289,7 @@ impl Default for Config {
             cassandra: CassandraConfig::default(),
             cart: CartConfig::default(),
             checkout: CheckoutConfig::default(),
+            user: UserConfig::default(),
             rate_limit: RateLimitConfig::default(),
             telemetry: shop_telemetry::TelemetrySettings::default(),
         }
@@ -440,6 +468,22 @@ impl Config {
                 self.gateway.token_cache_ms
             ));
         }
+        if !(300_000..=86_400_000).contains(&self.user.password_reset_ttl_ms) {
+            p.push(format!(
+                "user.password_reset_ttl_ms must be between 300000 and 86400000 (got {})",
+                self.user.password_reset_ttl_ms
+            ));
+        }
+        let url = self.user.password_reset_url.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || url.len() > 512
+            || url.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            p.push(format!(
+                "user.password_reset_url must be an http:// or https:// URL of at most 512 characters (got {:?})",
+                self.user.password_reset_url
+            ));
+        }
         if self.cart.cache_capacity == 0 {
             p.push("cart.cache_capacity must be >= 1".to_string());
         }
@@ -488,6 +532,8 @@ impl Config {
             cart_cache_capacity: self.cart.cache_capacity,
             checkout_wait: std::time::Duration::from_millis(self.checkout.wait_ms),
             reservation_ttl: std::time::Duration::from_millis(self.checkout.reservation_ttl_ms),
+            password_reset_ttl: std::time::Duration::from_millis(self.user.password_reset_ttl_ms),
+            password_reset_url: self.user.password_reset_url.trim().to_string(),
         }
     }
 
