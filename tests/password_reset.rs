@@ -52,6 +52,21 @@ fn top_level_code(body: &Value) -> String {
         .to_string()
 }
 
+/// Is `token` refused on the next request (no waiting)?
+async fn rejected_now(shop: &Shop, token: &str) -> bool {
+    let body: Value = reqwest::Client::new()
+        .post(format!("http://{}/graphql", shop.gateway_addr))
+        .bearer_auth(token)
+        .json(&json!({ "query": "{ customer { id } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    top_level_code(&body) == "UNAUTHENTICATED"
+}
+
 /// Does `token` still identify its customer? (Waits up to the gateway's token-cache bound for a revocation.)
 async fn token_rejected(shop: &Shop, token: &str) -> bool {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -386,6 +401,7 @@ async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
             .is_some()
     );
 
+    customer_id(&mut other_client).await; // cached by the gateway now
     let r = ann
         .data(
             UPDATE,
@@ -400,6 +416,11 @@ async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
         .expect("a fresh token")
         .to_string();
     let old = ann.token.replace(fresh).unwrap();
+    // The other session was cached by this gateway a moment ago: the gateway that revoked it forgets it at once.
+    assert!(
+        rejected_now(&shop, &other).await,
+        "cached token still accepted"
+    );
     for token in [other, old] {
         assert!(token_rejected(&shop, &token).await, "a session survived");
     }
