@@ -608,4 +608,42 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns figment::Error
+    fn password_reset_settings_are_checked_and_reach_the_tuning() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None).expect("defaults load");
+            let t = c.tuning();
+            assert_eq!(t.password_reset_ttl, std::time::Duration::from_secs(3600));
+            assert_eq!(t.password_reset_url, "http://127.0.0.1:8080/account/reset");
+            assert_eq!(c.rate_limit.password_recover_per_account_per_hour, 5);
+            jail.set_env("THRIFTSHOP__USER__PASSWORD_RESET_TTL_MS", "900000");
+            jail.set_env(
+                "THRIFTSHOP__USER__PASSWORD_RESET_URL",
+                "https://shop.example/account/reset",
+            );
+            let c = Config::load(None).expect("loads");
+            assert_eq!(
+                c.tuning().password_reset_ttl,
+                std::time::Duration::from_secs(900)
+            );
+            assert_eq!(
+                c.tuning().password_reset_url,
+                "https://shop.example/account/reset"
+            );
+            jail.set_env("THRIFTSHOP__USER__PASSWORD_RESET_TTL_MS", "1000");
+            jail.set_env(
+                "THRIFTSHOP__USER__PASSWORD_RESET_URL",
+                "javascript:alert(1)",
+            );
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(
+                err.contains("user.password_reset_ttl_ms")
+                    && err.contains("user.password_reset_url"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
 }
