@@ -491,3 +491,103 @@ async fn guesses_and_reset_requests_are_rate_limited() {
     assert_eq!(r["customerRecover"]["userErrors"], json!([]));
     shop.stop().await;
 }
+
+/// The same flow on Kafka + Cassandra: the token row is written by lightweight transactions, the changed hash
+/// rides in the customer's state row, and the reset mail is read from the Kafka topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_and_change_on_kafka_and_cassandra() {
+    let _serial = SERIAL.lock().await;
+    let (Some(brokers), Some(nodes)) = (
+        shop_kernel::test_engine("THRIFTSHOP_TEST_KAFKA"),
+        shop_kernel::test_engine("THRIFTSHOP_TEST_CASSANDRA"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = cluster_config(dir.path(), &brokers, &nodes);
+    let bus = shop_bus::kafka::KafkaBus::connect(shop_bus::kafka::KafkaSettings {
+        brokers,
+        partitions: cfg.kafka.partitions,
+        client_id: "password-reset-test".into(),
+        namespace: cfg.kafka.namespace.clone(),
+        ..Default::default()
+    })
+    .expect("kafka");
+    let shop = Shop::start(cfg).await.expect("shop starts");
+    let mut ann = sign_up(&shop, "ann@example.com", "old password 1").await;
+    let mut guest = Client::new(&shop);
+    let r = guest.data(RECOVER, json!({ "e": "ann@example.com" })).await;
+    assert_eq!(r["customerRecover"]["userErrors"], json!([]));
+    let mut sub = bus
+        .subscribe("test.mailbox", &["shop.email.v1".to_string()])
+        .await
+        .expect("subscribe");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mail = loop {
+        let batch = sub.poll(1, Duration::from_millis(500)).await.expect("poll");
+        if let Some(d) = batch.first() {
+            break decode_mail(d.message.payload.clone()).expect("a reset mail");
+        }
+        assert!(Instant::now() < deadline, "no reset mail on Kafka");
+    };
+    let _ = sub.close().await;
+    assert_eq!(mail.to, "ann@example.com");
+
+    let r = guest
+        .data(
+            RESET_BY_URL,
+            json!({ "u": mail.reset_url, "p": "new password 2" }),
+        )
+        .await;
+    assert_eq!(
+        r["customerResetByUrl"]["customerUserErrors"],
+        json!([]),
+        "{r}"
+    );
+    let r = guest
+        .data(
+            RESET_BY_URL,
+            json!({ "u": mail.reset_url, "p": "new password 3" }),
+        )
+        .await;
+    assert_eq!(
+        r["customerResetByUrl"]["customerUserErrors"][0]["code"],
+        "TOKEN_INVALID"
+    );
+    assert!(token_rejected(&shop, ann.token.as_deref().unwrap()).await);
+    assert_eq!(
+        sign_in(&shop, "ann@example.com", "old password 1").await,
+        None
+    );
+    ann.token = sign_in(&shop, "ann@example.com", "new password 2").await;
+    assert!(ann.token.is_some());
+
+    // A later profile change keeps the new password; a password change replaces it.
+    let r = ann
+        .data(UPDATE, json!({ "c": { "firstName": "Ann" } }))
+        .await;
+    assert_eq!(r["customerUpdate"]["userErrors"], json!([]));
+    assert!(
+        sign_in(&shop, "ann@example.com", "new password 2")
+            .await
+            .is_some()
+    );
+    let r = ann
+        .data(
+            UPDATE,
+            json!({ "c": { "password": "newest password 4", "currentPassword": "new password 2" } }),
+        )
+        .await;
+    assert_eq!(r["customerUpdate"]["userErrors"], json!([]), "{r}");
+    assert!(r["customerUpdate"]["customerAccessToken"]["accessToken"].is_string());
+    assert_eq!(
+        sign_in(&shop, "ann@example.com", "new password 2").await,
+        None
+    );
+    assert!(
+        sign_in(&shop, "ann@example.com", "newest password 4")
+            .await
+            .is_some()
+    );
+    shop.stop().await;
+}
