@@ -41,7 +41,9 @@
 //!   only for a customer whose stream exists. A password change writes the new hash into the change's state
 //!   row (committed by its `user.password_changed.v1` append like any change); every later state row carries
 //!   it forward, and [`CustomerStore::credentials`] prefers the current state row's hash to the claim row's.
-//!   It is never in an event or a returned [`Customer`].
+//!   It is never in an event or a returned [`Customer`]. (Upgrade note: a binary older than
+//!   `user_0003_state_password` writes state rows without the hash; do not run one against a keyspace in which
+//!   passwords have been changed, or those customers fall back to their registration password.)
 //! - **reset tokens:** one row per customer, written only by lightweight transactions keyed by a fresh nonce
 //!   (issue: `INSERT … IF NOT EXISTS` or `UPDATE … IF nonce = <read>`; consume: `UPDATE … SET used = true IF
 //!   token_hash = ? AND used = false`), read at SERIAL; an unknown CAS outcome is settled by a SERIAL read of
