@@ -31,6 +31,7 @@ pub struct Config {
     pub cassandra: CassandraConfig,
     pub cart: CartConfig,
     pub checkout: CheckoutConfig,
+    pub user: UserConfig,
     pub rate_limit: RateLimitConfig,
     /// Logs (pretty in development, JSON in production unless set), trace export over OTLP/HTTP, sampling.
     pub telemetry: shop_telemetry::TelemetrySettings,
@@ -88,6 +89,10 @@ pub struct RateLimitConfig {
     pub login_failures_per_ip_per_hour: u32,
     /// Failed sign-ins per hour per account (at most 100) before the account is refused for a while.
     pub login_failures_per_account_per_hour: u32,
+    /// Password-reset requests (`customerRecover`) per hour per email address.
+    pub password_recover_per_account_per_hour: u32,
+    /// Password-reset requests (`customerRecover`) per hour per IP address.
+    pub password_recover_per_ip_per_hour: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -99,6 +104,8 @@ impl Default for RateLimitConfig {
             client_cost_burst: None,
             login_failures_per_ip_per_hour: 100,
             login_failures_per_account_per_hour: 20,
+            password_recover_per_account_per_hour: 5,
+            password_recover_per_ip_per_hour: 30,
         }
     }
 }
@@ -134,6 +141,26 @@ impl Default for CheckoutConfig {
         Self {
             wait_ms: 2_000,
             reservation_ttl_ms: 600_000,
+        }
+    }
+}
+
+/// The user service: password resets.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UserConfig {
+    /// How long a password-reset link works (ms, 5 minutes to 24 h).
+    pub password_reset_ttl_ms: u64,
+    /// The storefront page that takes a reset link; the mail's link is `<url>/<customer id>/<token>`
+    /// (`http://` or `https://`).
+    pub password_reset_url: String,
+}
+
+impl Default for UserConfig {
+    fn default() -> Self {
+        Self {
+            password_reset_ttl_ms: 3_600_000,
+            password_reset_url: "http://127.0.0.1:8080/account/reset".to_string(),
         }
     }
 }
@@ -292,6 +319,7 @@ impl Default for Config {
             cassandra: CassandraConfig::default(),
             cart: CartConfig::default(),
             checkout: CheckoutConfig::default(),
+            user: UserConfig::default(),
             rate_limit: RateLimitConfig::default(),
             telemetry: shop_telemetry::TelemetrySettings::default(),
             service_auth: ServiceAuthConfig::default(),
@@ -502,6 +530,22 @@ impl Config {
                 self.gateway.token_cache_ms
             ));
         }
+        if !(300_000..=86_400_000).contains(&self.user.password_reset_ttl_ms) {
+            p.push(format!(
+                "user.password_reset_ttl_ms must be between 300000 and 86400000 (got {})",
+                self.user.password_reset_ttl_ms
+            ));
+        }
+        let url = self.user.password_reset_url.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || url.len() > 512
+            || url.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            p.push(format!(
+                "user.password_reset_url must be an http:// or https:// URL of at most 512 characters (got {:?})",
+                self.user.password_reset_url
+            ));
+        }
         if self.cart.cache_capacity == 0 {
             p.push("cart.cache_capacity must be >= 1".to_string());
         }
@@ -550,6 +594,8 @@ impl Config {
             cart_cache_capacity: self.cart.cache_capacity,
             checkout_wait: std::time::Duration::from_millis(self.checkout.wait_ms),
             reservation_ttl: std::time::Duration::from_millis(self.checkout.reservation_ttl_ms),
+            password_reset_ttl: std::time::Duration::from_millis(self.user.password_reset_ttl_ms),
+            password_reset_url: self.user.password_reset_url.trim().to_string(),
         }
     }
 
@@ -619,6 +665,44 @@ mod tests {
             let err = Config::load(None).unwrap_err().to_string();
             assert!(
                 err.contains("kafka.partitions") && err.contains("kafka.replication_factor"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns figment::Error
+    fn password_reset_settings_are_checked_and_reach_the_tuning() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None).expect("defaults load");
+            let t = c.tuning();
+            assert_eq!(t.password_reset_ttl, std::time::Duration::from_secs(3600));
+            assert_eq!(t.password_reset_url, "http://127.0.0.1:8080/account/reset");
+            assert_eq!(c.rate_limit.password_recover_per_account_per_hour, 5);
+            jail.set_env("THRIFTSHOP__USER__PASSWORD_RESET_TTL_MS", "900000");
+            jail.set_env(
+                "THRIFTSHOP__USER__PASSWORD_RESET_URL",
+                "https://shop.example/account/reset",
+            );
+            let c = Config::load(None).expect("loads");
+            assert_eq!(
+                c.tuning().password_reset_ttl,
+                std::time::Duration::from_secs(900)
+            );
+            assert_eq!(
+                c.tuning().password_reset_url,
+                "https://shop.example/account/reset"
+            );
+            jail.set_env("THRIFTSHOP__USER__PASSWORD_RESET_TTL_MS", "1000");
+            jail.set_env(
+                "THRIFTSHOP__USER__PASSWORD_RESET_URL",
+                "javascript:alert(1)",
+            );
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(
+                err.contains("user.password_reset_ttl_ms")
+                    && err.contains("user.password_reset_url"),
                 "{err}"
             );
             Ok(())

@@ -154,6 +154,8 @@ fn gateway_options(
             client_cost_burst: cfg.budget(r.client_cost_burst, 50_000),
             login_failures_per_ip_per_hour: r.login_failures_per_ip_per_hour,
             login_failures_per_account_per_hour: r.login_failures_per_account_per_hour,
+            password_recover_per_account_per_hour: r.password_recover_per_account_per_hour,
+            password_recover_per_ip_per_hour: r.password_recover_per_ip_per_hour,
         },
         auth: shop_gateway::auth::AuthOptions {
             cache_ttl: std::time::Duration::from_millis(g.token_cache_ms),

@@ -1036,6 +1036,8 @@ async fn another_customer_or_a_guest_cannot_reach_a_customers_objects() {
     const OWNED_ORDER: &[&str] = &["order", "orderCancel", "orderFulfill", "orderStatusChanged"];
     const OWNED_ADDRESS: &[&str] = &["customerAddressUpdate", "customerAddressDelete"];
     const EITHER: &[&str] = &["node", "nodes"];
+    // Takes a customer's id, but acts only with that customer's reset token.
+    const RESET: &[&str] = &["customerReset"];
     // Public catalog ids (anyone may read them) or staff-only operations on them.
     const PUBLIC: &[&str] = &[
         "product",
@@ -1045,12 +1047,18 @@ async fn another_customer_or_a_guest_cannot_reach_a_customers_objects() {
         "cartCreate",
         "inventoryAdjust",
     ];
-    let covered: std::collections::BTreeSet<String> =
-        [OWNED_CART, OWNED_ORDER, OWNED_ADDRESS, EITHER, PUBLIC]
-            .concat()
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    let covered: std::collections::BTreeSet<String> = [
+        OWNED_CART,
+        OWNED_ORDER,
+        OWNED_ADDRESS,
+        EITHER,
+        RESET,
+        PUBLIC,
+    ]
+    .concat()
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     assert_eq!(
         id_taking_root_fields(),
         covered,
@@ -1108,6 +1116,10 @@ async fn another_customer_or_a_guest_cannot_reach_a_customers_objects() {
     let address_id = address["customerAddressCreate"]["customerAddress"]["id"]
         .as_str()
         .expect("address created")
+        .to_string();
+    let ann_id = ann.data("{ customer { id } }", json!({})).await["customer"]["id"]
+        .as_str()
+        .expect("ann's id")
         .to_string();
     let addresses_q = "{ customer { addresses(first: 5) { edges { node { id address1 city } } } defaultAddress { id } } }";
     let ann_addresses_before = ann.data(addresses_q, json!({})).await;
@@ -1207,6 +1219,17 @@ async fn another_customer_or_a_guest_cannot_reach_a_customers_objects() {
             r["orderCancel"]["userErrors"][0]["code"], "ORDER_NOT_FOUND",
             "{who}: orderCancel"
         );
+        let r = intruder
+            .data(
+                "mutation($id: ID!) { customerReset(id: $id, input: { resetToken: \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", password: \"taken over 1\" }) { customer { id } customerAccessToken { accessToken } userErrors { code } } }",
+                json!({ "id": ann_id }),
+            )
+            .await;
+        assert_eq!(
+            r["customerReset"],
+            json!({ "customer": null, "customerAccessToken": null, "userErrors": [{ "code": "TOKEN_INVALID" }] }),
+            "{who}: customerReset"
+        );
         let r = intruder.gql(FULFILL, json!({ "id": order_id })).await;
         assert_eq!(
             top_level_code(&r),
@@ -1232,6 +1255,18 @@ async fn another_customer_or_a_guest_cannot_reach_a_customers_objects() {
         json!({ "status": "PAID", "financialStatus": "PAID" })
     );
     assert_eq!(stock_of(&mut guest, &ids).await, stock_before);
+    // Ann's password and session are hers still.
+    let login = guest
+        .data(
+            "mutation($i: CustomerAccessTokenCreateInput!) { customerAccessTokenCreate(input: $i) { customerAccessToken { accessToken } } }",
+            json!({ "i": { "email": "ann@example.com", "password": "correct horse battery" } }),
+        )
+        .await;
+    assert!(login["customerAccessTokenCreate"]["customerAccessToken"]["accessToken"].is_string());
+    assert_eq!(
+        ann.data("{ customer { id } }", json!({})).await["customer"]["id"],
+        ann_id.as_str()
+    );
     shop.stop().await;
 }
 

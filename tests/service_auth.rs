@@ -90,9 +90,12 @@ order.get_orders                  gateway
 order.list_orders                 gateway
 user.add_address                  gateway
 user.authenticate                 gateway
+user.change_password              gateway
 user.delete_address               gateway
 user.get_customers                gateway
 user.register                     gateway
+user.request_password_reset      gateway
+user.reset_password              gateway
 user.set_permissions              admin
 user.update_address               gateway
 user.update_profile               gateway

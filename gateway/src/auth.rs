@@ -215,4 +215,19 @@ impl Authenticator {
             cache.lock().pop(&Self::key(token));
         }
     }
+
+    /// Forgets every cached token of `customer_id` (after this gateway revoked all their sessions).
+    pub fn forget_customer(&self, customer_id: &str) {
+        if let Some(cache) = &self.cache {
+            let mut cache = cache.lock();
+            let theirs: Vec<TokenKey> = cache
+                .iter()
+                .filter(|(_, (actor, _))| actor.customer_id.as_deref() == Some(customer_id))
+                .map(|(k, _)| *k)
+                .collect();
+            for k in theirs {
+                cache.pop(&k);
+            }
+        }
+    }
 }

@@ -71,6 +71,7 @@ pub fn translate_field(field: &[String], args: &[&str], default_arg: Option<&str
         .iter()
         .map(|seg| match seg.as_str() {
             "variant_id" => "merchandiseId".to_string(),
+            "new_password" => "password".to_string(),
             "line_id" => "id".to_string(),
             "customer_access_token" | "token" if args.contains(&"customerAccessToken") => {
                 "customerAccessToken".into()
@@ -145,12 +146,13 @@ error_code_enum!(
     /// Why a customer mutation failed.
     CustomerErrorCode {
         BLANK, INVALID_EMAIL, TAKEN, TOO_SHORT, TOO_LONG, UNIDENTIFIED_CUSTOMER, INVALID_TOKEN, CUSTOMER_NOT_FOUND,
-        ADDRESS_NOT_FOUND, TOO_MANY_ADDRESSES, INVALID_COUNTRY_CODE, INVALID_CHARACTERS,
+        ADDRESS_NOT_FOUND, TOO_MANY_ADDRESSES, INVALID_COUNTRY_CODE, INVALID_CHARACTERS, TOKEN_INVALID,
+        CURRENT_PASSWORD_INVALID,
     }
     aliases {
         "FIELD_REQUIRED" => BLANK, "FIELD_TOO_LONG" => TOO_LONG,
         "EMAIL_TAKEN" => TAKEN, "PASSWORD_TOO_SHORT" => TOO_SHORT, "PASSWORD_TOO_LONG" => TOO_LONG,
-        "INVALID_CREDENTIALS" => UNIDENTIFIED_CUSTOMER, "TOKEN_INVALID" => INVALID_TOKEN,
+        "INVALID_CREDENTIALS" => UNIDENTIFIED_CUSTOMER,
         "SESSION_NOT_FOUND" => INVALID_TOKEN, "SESSION_EXPIRED" => INVALID_TOKEN, "SESSION_REVOKED" => INVALID_TOKEN,
     }
 );

@@ -4,6 +4,9 @@
 //! - failed sign-ins per account (normalised email) and per IP address, counted per `customerAccessTokenCreate`
 //!   field executed, so aliases and batches cannot multiply guesses; once a budget is spent, further attempts
 //!   are refused (before any password is checked) until the bucket refills. Successful sign-ins cost nothing.
+//!   Wrong current passwords (`customerUpdate`) and unusable reset tokens (`customerReset*`) count here too;
+//! - password-reset requests (`customerRecover`) per email and per IP address: every request counts, whether
+//!   or not the email has an account (so the limit tells nothing about accounts either).
 //!
 //! Refusals carry how long to wait. Limits are per gateway process: with N gateways a client may get up to N
 //! times the budget (documented in SECURITY.md).
@@ -36,6 +39,10 @@ pub struct LimitOptions {
     pub login_failures_per_ip_per_hour: u32,
     /// Failed sign-ins per hour per account before its attempts are refused for a while.
     pub login_failures_per_account_per_hour: u32,
+    /// Password-reset requests per hour per email address.
+    pub password_recover_per_account_per_hour: u32,
+    /// Password-reset requests per hour per IP address.
+    pub password_recover_per_ip_per_hour: u32,
 }
 
 impl LimitOptions {
@@ -47,6 +54,8 @@ impl LimitOptions {
         client_cost_burst: 0,
         login_failures_per_ip_per_hour: 0,
         login_failures_per_account_per_hour: 0,
+        password_recover_per_account_per_hour: 0,
+        password_recover_per_ip_per_hour: 0,
     };
 }
 
@@ -56,6 +65,8 @@ impl Default for LimitOptions {
         Self {
             login_failures_per_ip_per_hour: 100,
             login_failures_per_account_per_hour: 20,
+            password_recover_per_account_per_hour: 5,
+            password_recover_per_ip_per_hour: 30,
             ..Self::OFF
         }
     }
@@ -148,6 +159,8 @@ pub struct Limits {
     cost: Option<Bucket<String>>,
     login_ip: Option<FailureBudget<IpAddr>>,
     login_account: Option<FailureBudget<String>>,
+    recover_ip: Option<Bucket<IpAddr>>,
+    recover_account: Option<Bucket<String>>,
     checks: AtomicU64,
 }
 
@@ -167,6 +180,16 @@ impl Limits {
             cost: Bucket::new(opts.client_cost_per_second, second, opts.client_cost_burst),
             login_ip: FailureBudget::new(opts.login_failures_per_ip_per_hour),
             login_account: FailureBudget::new(opts.login_failures_per_account_per_hour),
+            recover_ip: Bucket::new(
+                opts.password_recover_per_ip_per_hour,
+                Duration::from_secs(3600),
+                opts.password_recover_per_ip_per_hour,
+            ),
+            recover_account: Bucket::new(
+                opts.password_recover_per_account_per_hour,
+                Duration::from_secs(3600),
+                opts.password_recover_per_account_per_hour,
+            ),
             checks: AtomicU64::new(0),
         }
     }
@@ -184,6 +207,12 @@ impl Limits {
             }
             if let Some(b) = &self.login_account {
                 b.bucket.limiter.retain_recent();
+            }
+            if let Some(b) = &self.recover_ip {
+                b.limiter.retain_recent();
+            }
+            if let Some(b) = &self.recover_account {
+                b.limiter.retain_recent();
             }
         }
     }
@@ -227,6 +256,21 @@ impl Limits {
         }
         if let Some(b) = &self.login_account {
             b.failed(&account.to_string());
+        }
+    }
+}
+
+impl Limits {
+    /// Spends one password-reset request from `ip` for `account` (a normalised email), or says how long to
+    /// wait. The IP budget is checked first, so a refused IP spends nothing of the account's.
+    pub fn recover_attempt(&self, ip: Option<IpAddr>, account: &str) -> Result<(), Throttled> {
+        self.sweep();
+        if let (Some(b), Some(ip)) = (&self.recover_ip, ip) {
+            b.take(&ip, 1)?;
+        }
+        match &self.recover_account {
+            Some(b) => b.take(&account.to_string(), 1),
+            None => Ok(()),
         }
     }
 }
@@ -302,6 +346,27 @@ mod tests {
     }
 
     #[test]
+    fn recover_requests_are_budgeted_per_email_and_per_ip() {
+        let limits = Limits::new(LimitOptions {
+            password_recover_per_account_per_hour: 2,
+            password_recover_per_ip_per_hour: 3,
+            ..LimitOptions::OFF
+        });
+        let ip = Some(IpAddr::from([10, 0, 0, 4]));
+        let other = Some(IpAddr::from([10, 0, 0, 5]));
+        assert!(limits.recover_attempt(ip, "ann@x.io").is_ok());
+        assert!(limits.recover_attempt(other, "ann@x.io").is_ok());
+        let t = limits.recover_attempt(other, "ann@x.io").unwrap_err();
+        assert!(t.retry_after > Duration::from_secs(60), "{t:?}");
+        assert!(limits.recover_attempt(ip, "bob@x.io").is_ok());
+        assert!(limits.recover_attempt(ip, "cy@x.io").is_ok());
+        assert!(
+            limits.recover_attempt(ip, "dee@x.io").is_err(),
+            "the IP's budget is spent"
+        );
+    }
+
+    #[test]
     fn zero_disables() {
         let limits = Limits::new(LimitOptions::OFF);
         for _ in 0..10_000 {
@@ -309,6 +374,11 @@ mod tests {
             assert!(limits.cost("a", 1_000_000).is_ok());
             assert!(limits.login_attempt(None, "a").is_ok());
             limits.login_failed(None, "a");
+            assert!(
+                limits
+                    .recover_attempt(Some(IpAddr::from([10, 0, 0, 9])), "a")
+                    .is_ok()
+            );
         }
     }
 }

@@ -28,6 +28,90 @@ fn forget_token(ctx: &Context<'_>, token: &str) {
     }
 }
 
+/// Drops every cached token of `customer_id` from this gateway's token cache.
+fn forget_customer(ctx: &Context<'_>, customer_id: &str) {
+    if let Ok(auth) = ctx.data::<std::sync::Arc<crate::auth::Authenticator>>() {
+        auth.forget_customer(customer_id);
+    }
+}
+
+/// The gateway's limiters and the client's IP address.
+fn limits_and_ip<'a>(
+    ctx: &Context<'a>,
+) -> (
+    Option<&'a std::sync::Arc<crate::limits::Limits>>,
+    Option<std::net::IpAddr>,
+) {
+    let limits = ctx.data::<std::sync::Arc<crate::limits::Limits>>().ok();
+    let ip = ctx
+        .data_opt::<crate::extension::ClientIp>()
+        .and_then(|c| c.0);
+    (limits, ip)
+}
+
+/// The top-level `RESOURCE_EXHAUSTED` error of a spent credential budget.
+fn throttled(t: crate::limits::Throttled, error_code: &str, what: &str) -> async_graphql::Error {
+    let secs = t.retry_after_secs();
+    let error_code = error_code.to_string();
+    async_graphql::Error::new(format!("too many {what}; retry after {secs} s")).extend_with(
+        move |_, ext| {
+            ext.set("code", ErrorKind::ResourceExhausted.as_str());
+            ext.set("errorCode", error_code.clone());
+            ext.set("retryAfterSeconds", secs);
+        },
+    )
+}
+
+/// Admits a credential attempt (sign-in, current password, reset token) for `account`, or refuses it.
+fn admit_attempt(ctx: &Context<'_>, account: &str) -> GqlResult<()> {
+    let (limits, ip) = limits_and_ip(ctx);
+    if let Some(limits) = limits
+        && let Err(t) = limits.login_attempt(ip, account)
+    {
+        return Err(throttled(t, "LOGIN_THROTTLED", "sign-in attempts"));
+    }
+    Ok(())
+}
+
+/// Counts a failed credential attempt for `account` (and the client's IP).
+fn attempt_failed(ctx: &Context<'_>, account: &str) {
+    let (limits, ip) = limits_and_ip(ctx);
+    if let Some(limits) = limits {
+        limits.login_failed(ip, account);
+    }
+}
+
+/// The sign-in budget key of a reset attempt on customer `customer_id` (emails contain `@`, ids never do).
+fn reset_account(customer_id: &str) -> String {
+    format!("customer:{customer_id}")
+}
+
+/// Signs `customer_id` out everywhere (every token revoked, this gateway's cache of them dropped) and signs
+/// them in afresh: the new token.
+async fn fresh_session(
+    ctx: &Context<'_>,
+    customer_id: &str,
+) -> Result<session::CreateSessionResponse, Error> {
+    let clients = ctx::clients(ctx).map_err(|_| Error::internal("clients missing"))?;
+    let system = Actor::internal();
+    let revoke = session::RevokeAllRequest {
+        customer_id: customer_id.to_string().into(),
+    };
+    let revoked = shop_rpc::with_actor(&system, async {
+        shop_rpc::call("session", clients.session.revoke_all(revoke).await)
+    })
+    .await;
+    forget_customer(ctx, customer_id);
+    revoked?;
+    let create = session::CreateSessionRequest {
+        customer_id: customer_id.to_string().into(),
+    };
+    shop_rpc::with_actor(&system, async {
+        shop_rpc::call("session", clients.session.create_session(create).await)
+    })
+    .await
+}
+
 fn path<I: IntoIterator<Item = S>, S: ToString>(p: I) -> Vec<String> {
     p.into_iter().map(|s| s.to_string()).collect()
 }
@@ -130,8 +214,14 @@ pub struct CustomerCreateInput {
 }
 
 /// Changes to the signed-in customer's profile: omitted fields stay; an empty string clears an optional one.
-#[derive(InputObject, Debug, Clone, Default)]
+/// Setting `password` needs `currentPassword` (re-authentication); the change signs the customer out
+/// everywhere else and the payload carries a fresh `customerAccessToken`.
+#[derive(InputObject, Clone, Default)]
 pub struct CustomerUpdateInput {
+    /// A new password (8–128 characters); needs `currentPassword`.
+    pub password: Option<String>,
+    /// The current password: required when `password` is set (our addition to Shopify's input).
+    pub current_password: Option<String>,
     /// First name.
     pub first_name: Option<String>,
     /// Last name.
@@ -140,6 +230,166 @@ pub struct CustomerUpdateInput {
     pub phone: Option<String>,
     /// Does the customer accept marketing email?
     pub accepts_marketing: Option<bool>,
+}
+
+impl std::fmt::Debug for CustomerUpdateInput {
+    /// Never prints passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomerUpdateInput")
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("first_name", &self.first_name)
+            .field("last_name", &self.last_name)
+            .field("phone", &self.phone)
+            .field("accepts_marketing", &self.accepts_marketing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CustomerUpdateInput {
+    fn has_profile_changes(&self) -> bool {
+        self.first_name.is_some()
+            || self.last_name.is_some()
+            || self.phone.is_some()
+            || self.accepts_marketing.is_some()
+    }
+}
+
+/// A new password set with a reset token (Shopify's `CustomerResetInput`).
+#[derive(InputObject, Clone)]
+pub struct CustomerResetInput {
+    /// The token from the reset link.
+    pub reset_token: String,
+    /// The new password (8–128 characters).
+    pub password: String,
+}
+
+impl std::fmt::Debug for CustomerResetInput {
+    /// Never prints the token or the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomerResetInput").finish_non_exhaustive()
+    }
+}
+
+/// Result of `customerRecover`: the same whether or not the email has an account.
+#[derive(SimpleObject)]
+pub struct CustomerRecoverPayload {
+    /// Why the request was refused (a malformed email).
+    pub customer_user_errors: Vec<CustomerUserError>,
+    /// Why the request was refused (same as `customerUserErrors`).
+    pub user_errors: Vec<CustomerUserError>,
+}
+
+macro_rules! reset_payload {
+    ($name:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(SimpleObject)]
+        pub struct $name {
+            /// The customer whose password was reset.
+            pub customer: Option<Customer>,
+            /// A fresh access token (every earlier token of the customer is revoked).
+            pub customer_access_token: Option<CustomerAccessToken>,
+            /// Why the reset failed (`TOKEN_INVALID` for any unusable link or token).
+            pub customer_user_errors: Vec<CustomerUserError>,
+            /// Why the reset failed (same as `customerUserErrors`).
+            pub user_errors: Vec<CustomerUserError>,
+        }
+
+        impl $name {
+            fn failed(e: CustomerUserError) -> Self {
+                Self {
+                    customer: None,
+                    customer_access_token: None,
+                    customer_user_errors: vec![e.clone()],
+                    user_errors: vec![e],
+                }
+            }
+        }
+    };
+}
+
+reset_payload!(CustomerResetPayload, "Result of `customerReset`.");
+reset_payload!(CustomerResetByUrlPayload, "Result of `customerResetByUrl`.");
+
+/// What a reset produced.
+struct ResetParts {
+    customer: Option<Customer>,
+    token: Option<CustomerAccessToken>,
+    errors: Vec<CustomerUserError>,
+}
+
+/// The customer id and token of a reset link `<page>/<customer id>/<token>` (query and fragment ignored).
+fn parse_reset_url(url: &str) -> Option<(String, String)> {
+    if url.len() > 2048 {
+        return None;
+    }
+    let path = url.split(['?', '#']).next().unwrap_or_default();
+    let mut segments = path.trim_end_matches('/').rsplit('/');
+    let token = segments.next()?;
+    let customer_id = segments.next()?;
+    (!token.is_empty() && !customer_id.is_empty() && path.contains("://"))
+        .then(|| (customer_id.to_string(), token.to_string()))
+}
+
+/// The one user error of an unusable reset link or token, on `field`.
+fn token_invalid(field: Vec<String>) -> CustomerUserError {
+    CustomerUserError::with_code(
+        Some(field),
+        "the password reset link is invalid or has expired".into(),
+        "TOKEN_INVALID",
+    )
+}
+
+/// Resets `customer_id`'s password with `token`, then signs them out everywhere and in afresh. Attempts with
+/// unusable tokens spend the sign-in budgets of the customer and of the client's IP.
+async fn reset_with_token(
+    ctx: &Context<'_>,
+    customer_id: String,
+    token: String,
+    password: String,
+    paths: ArgPaths,
+    token_field: Vec<String>,
+) -> GqlResult<ResetParts> {
+    let account = reset_account(&customer_id);
+    admit_attempt(ctx, &account)?;
+    let clients = ctx::clients(ctx)?;
+    let req = user::ResetPasswordRequest {
+        customer_id: customer_id.clone().into(),
+        reset_token: token.into(),
+        new_password: password.into(),
+    };
+    let r = shop_rpc::with_actor(&Actor::internal(), async {
+        shop_rpc::call("user", clients.user.reset_password(req).await)
+    })
+    .await;
+    let customer = match outcome(r)? {
+        Outcome::Ok(resp) => resp.customer,
+        Outcome::User(e) => {
+            let err = if e.code == "TOKEN_INVALID" {
+                attempt_failed(ctx, &account);
+                token_invalid(token_field)
+            } else {
+                CustomerUserError::from_service(&e, paths)
+            };
+            return Ok(ResetParts {
+                customer: None,
+                token: None,
+                errors: vec![err],
+            });
+        }
+    };
+    let session = fresh_session(ctx, &customer_id).await;
+    Ok(match outcome(session)? {
+        Outcome::Ok(resp) => ResetParts {
+            customer: Some(Customer(customer)),
+            token: Some(access_token(resp)),
+            errors: Vec::new(),
+        },
+        Outcome::User(e) => ResetParts {
+            customer: Some(Customer(customer)),
+            token: None,
+            errors: vec![CustomerUserError::from_service(&e, paths)],
+        },
+    })
 }
 
 /// A postal address (Shopify's `MailingAddressInput`).
@@ -181,6 +431,9 @@ impl MailingAddressInput {
 pub struct CustomerChangePayload {
     /// The customer after the change.
     pub customer: Option<Customer>,
+    /// After a password change (`customerUpdate` with `password`): a fresh access token; every other token of
+    /// the customer is revoked.
+    pub customer_access_token: Option<CustomerAccessToken>,
     /// The address created or changed (address mutations).
     pub customer_address: Option<MailingAddress>,
     /// The id of the address deleted (`customerAddressDelete`).
@@ -195,6 +448,7 @@ impl CustomerChangePayload {
     fn failed(e: CustomerUserError) -> Self {
         Self {
             customer: None,
+            customer_access_token: None,
             customer_address: None,
             deleted_customer_address_id: None,
             customer_user_errors: vec![e.clone()],
@@ -205,6 +459,7 @@ impl CustomerChangePayload {
     fn done(customer: user::Customer, address: Option<MailingAddress>) -> Self {
         Self {
             customer: Some(Customer(customer)),
+            customer_access_token: None,
             customer_address: address,
             deleted_customer_address_id: None,
             customer_user_errors: Vec::new(),
@@ -1145,7 +1400,9 @@ impl Mutation {
         )
     }
 
-    /// Changes the signed-in customer's profile.
+    /// Changes the signed-in customer's profile and, with `password` + `currentPassword`, their password.
+    /// A wrong current password changes nothing and counts as a failed sign-in; a password change revokes every
+    /// other token of the customer and returns a fresh `customerAccessToken`.
     async fn customer_update(
         &self,
         ctx: &Context<'_>,
@@ -1155,24 +1412,188 @@ impl Mutation {
             Ok(id) => id,
             Err(e) => return Ok(CustomerChangePayload::failed(e)),
         };
-        let req = user::UpdateProfileRequest {
-            customer_id: id.into(),
-            first_name: customer.first_name.map(Into::into),
-            last_name: customer.last_name.map(Into::into),
-            phone: customer.phone.map(Into::into),
-            accepts_marketing: customer.accepts_marketing,
-        };
-        let clients = ctx::clients(ctx)?;
-        let r = shop_rpc::call("user", clients.user.update_profile(req).await).map(|r| {
-            user::CustomerResponse {
-                customer: r.customer,
-            }
-        });
         let paths = ArgPaths {
             args: &["customer"],
             default_arg: Some("customer"),
         };
-        customer_change(r, paths, |_| None)
+        let clients = ctx::clients(ctx)?;
+        let mut changed: Option<user::Customer> = None;
+        let mut fresh_token = None;
+        if let Some(new_password) = customer.password.clone() {
+            let Some(current) = customer.current_password.clone().filter(|c| !c.is_empty()) else {
+                return Ok(CustomerChangePayload::failed(CustomerUserError::with_code(
+                    Some(path(["customer", "currentPassword"])),
+                    "currentPassword is required to change the password".into(),
+                    "BLANK",
+                )));
+            };
+            // The sign-in budgets of the customer's email (and of the client's IP) cover this guess too.
+            let lookup = user::GetCustomersRequest {
+                ids: vec![id.clone().into()],
+            };
+            let me = shop_rpc::call("user", clients.user.get_customers(lookup).await)
+                .map_err(crate::error::gql)?;
+            let account = me
+                .customers
+                .first()
+                .map(|c| crate::limits::account_key(&c.email))
+                .unwrap_or_else(|| reset_account(&id));
+            admit_attempt(ctx, &account)?;
+            let req = user::ChangePasswordRequest {
+                current_password: current.into(),
+                new_password: new_password.into(),
+            };
+            let r = shop_rpc::call("user", clients.user.change_password(req).await);
+            match outcome(r)? {
+                Outcome::Ok(resp) => changed = Some(resp.customer),
+                Outcome::User(e) => {
+                    if e.code == "CURRENT_PASSWORD_INVALID" {
+                        attempt_failed(ctx, &account);
+                    }
+                    return Ok(CustomerChangePayload::failed(
+                        CustomerUserError::from_service(&e, paths),
+                    ));
+                }
+            }
+            match outcome(fresh_session(ctx, &id).await)? {
+                Outcome::Ok(resp) => fresh_token = Some(access_token(resp)),
+                Outcome::User(e) => {
+                    let mut p =
+                        CustomerChangePayload::failed(CustomerUserError::from_service(&e, paths));
+                    p.customer = changed.map(Customer);
+                    return Ok(p);
+                }
+            }
+        }
+        if customer.has_profile_changes() || changed.is_none() {
+            let req = user::UpdateProfileRequest {
+                customer_id: id.into(),
+                first_name: customer.first_name.map(Into::into),
+                last_name: customer.last_name.map(Into::into),
+                phone: customer.phone.map(Into::into),
+                accepts_marketing: customer.accepts_marketing,
+            };
+            let r = shop_rpc::call("user", clients.user.update_profile(req).await).map(|r| {
+                user::CustomerResponse {
+                    customer: r.customer,
+                }
+            });
+            let mut payload = customer_change(r, paths, |_| None)?;
+            if payload.customer.is_none() {
+                // The password did change: say so with the state after it.
+                payload.customer = changed.map(Customer);
+            }
+            payload.customer_access_token = fresh_token;
+            return Ok(payload);
+        }
+        let mut payload = CustomerChangePayload::done(
+            changed.ok_or_else(|| crate::error::gql(Error::internal("no customer")))?,
+            None,
+        );
+        payload.customer_access_token = fresh_token;
+        Ok(payload)
+    }
+
+    /// Sends a password-reset link to `email` (as an `email.password_reset_requested.v1` event) if an account
+    /// has it. The answer is the same, in about the same time, either way; requests are budgeted per email and
+    /// per IP address.
+    async fn customer_recover(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+    ) -> GqlResult<CustomerRecoverPayload> {
+        let (limits, ip) = limits_and_ip(ctx);
+        let account = crate::limits::account_key(&email);
+        if let Some(limits) = limits
+            && let Err(t) = limits.recover_attempt(ip, &account)
+        {
+            return Err(throttled(t, "RECOVER_THROTTLED", "password reset requests"));
+        }
+        let clients = ctx::clients(ctx)?;
+        let req = user::RequestPasswordResetRequest {
+            email: email.into(),
+        };
+        let r = shop_rpc::with_actor(&Actor::internal(), async {
+            shop_rpc::call("user", clients.user.request_password_reset(req).await)
+        })
+        .await;
+        let paths = ArgPaths {
+            args: &["email"],
+            default_arg: None,
+        };
+        Ok(match outcome(r)? {
+            Outcome::Ok(_) => CustomerRecoverPayload {
+                customer_user_errors: Vec::new(),
+                user_errors: Vec::new(),
+            },
+            Outcome::User(e) => {
+                let errs = vec![CustomerUserError::from_service(&e, paths)];
+                CustomerRecoverPayload {
+                    customer_user_errors: errs.clone(),
+                    user_errors: errs,
+                }
+            }
+        })
+    }
+
+    /// Sets a new password with the token of a reset link for customer `id`; signs the customer out everywhere
+    /// and returns a fresh `customerAccessToken`. Any unusable token (unknown, expired, used, another
+    /// customer's) is `TOKEN_INVALID` and counts as a failed sign-in.
+    async fn customer_reset(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: CustomerResetInput,
+    ) -> GqlResult<CustomerResetPayload> {
+        let paths = ArgPaths {
+            args: &["id", "input"],
+            default_arg: Some("input"),
+        };
+        let Ok(customer_id) = gid::parse_as(GidType::Customer, &id) else {
+            return Ok(CustomerResetPayload::failed(token_invalid(path(["id"]))));
+        };
+        let parts = reset_with_token(
+            ctx,
+            customer_id,
+            input.reset_token,
+            input.password,
+            paths,
+            path(["input", "resetToken"]),
+        )
+        .await?;
+        Ok(CustomerResetPayload {
+            customer: parts.customer,
+            customer_access_token: parts.token,
+            customer_user_errors: parts.errors.clone(),
+            user_errors: parts.errors,
+        })
+    }
+
+    /// Sets a new password with a reset link (`<page>/<customer id>/<token>`, as mailed); otherwise like
+    /// `customerReset`.
+    async fn customer_reset_by_url(
+        &self,
+        ctx: &Context<'_>,
+        reset_url: String,
+        password: String,
+    ) -> GqlResult<CustomerResetByUrlPayload> {
+        let paths = ArgPaths {
+            args: &["resetUrl", "password"],
+            default_arg: None,
+        };
+        let Some((customer_id, token)) = parse_reset_url(&reset_url) else {
+            return Ok(CustomerResetByUrlPayload::failed(token_invalid(path([
+                "resetUrl",
+            ]))));
+        };
+        let parts =
+            reset_with_token(ctx, customer_id, token, password, paths, path(["resetUrl"])).await?;
+        Ok(CustomerResetByUrlPayload {
+            customer: parts.customer,
+            customer_access_token: parts.token,
+            customer_user_errors: parts.errors.clone(),
+            user_errors: parts.errors,
+        })
     }
 
     /// Adds an address to the signed-in customer's address book (the first one, or with `makeDefault`,
@@ -1283,9 +1704,11 @@ impl Mutation {
         if let Some(token) = ctx.data_opt::<crate::auth::PresentedToken>() {
             forget_token(ctx, &token.0);
         }
+        forget_customer(ctx, &id);
         Ok(match outcome(r)? {
             Outcome::Ok(_) => CustomerChangePayload {
                 customer: None,
+                customer_access_token: None,
                 customer_address: None,
                 deleted_customer_address_id: None,
                 customer_user_errors: Vec::new(),
@@ -1321,24 +1744,7 @@ impl Mutation {
         };
         // Every execution of this field is one attempt, however many aliases or batched operations carry it.
         let account = crate::limits::account_key(&input.email);
-        let limits = ctx.data::<std::sync::Arc<crate::limits::Limits>>().ok();
-        let ip = ctx
-            .data_opt::<crate::extension::ClientIp>()
-            .and_then(|c| c.0);
-        if let Some(limits) = limits
-            && let Err(t) = limits.login_attempt(ip, &account)
-        {
-            let mut e = async_graphql::Error::new(format!(
-                "too many sign-in attempts; retry after {} s",
-                t.retry_after_secs()
-            ));
-            e = e.extend_with(|_, ext| {
-                ext.set("code", ErrorKind::ResourceExhausted.as_str());
-                ext.set("errorCode", "LOGIN_THROTTLED");
-                ext.set("retryAfterSeconds", t.retry_after_secs());
-            });
-            return Err(e);
-        }
+        admit_attempt(ctx, &account)?;
         let req = user::AuthenticateRequest {
             email: input.email.into(),
             password: input.password.into(),
@@ -1350,10 +1756,8 @@ impl Mutation {
         let customer = match outcome(auth)? {
             Outcome::Ok(resp) => resp.customer,
             Outcome::User(e) => {
-                if e.kind == ErrorKind::Unauthenticated
-                    && let Some(limits) = limits
-                {
-                    limits.login_failed(ip, &account);
+                if e.kind == ErrorKind::Unauthenticated {
+                    attempt_failed(ctx, &account);
                 }
                 let mut err = CustomerUserError::from_service(&e, paths);
                 if e.kind == ErrorKind::Unauthenticated {

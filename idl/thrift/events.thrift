@@ -1,7 +1,7 @@
 // Asynchronous contracts: every domain event the services emit. An event travels in an Envelope whose
 // payload is the Thrift compact encoding of the aggregate's event union below.
 // Topics: shop.<aggregate>.v1 (shop.cart.v1, shop.inventory.v1, shop.order.v1, shop.user.v1, shop.session.v1,
-// shop.catalog.v1); partition key = stream id; type names like `order.placed.v1`.
+// shop.catalog.v1, shop.email.v1); partition key = stream id; type names like `order.placed.v1`.
 namespace rs shop.events
 include "common.thrift"
 
@@ -149,12 +149,34 @@ struct CustomerProfileUpdated { 1: required string customer_id }
 struct CustomerAddressesChanged { 1: required string customer_id, 2: required i32 address_count }
 /// The customer's staff permissions are now exactly `permissions` (empty: no longer staff).
 struct CustomerPermissionsChanged { 1: required string customer_id, 2: required list<string> permissions }
+/// The customer's password was changed (`reason`: `changed` by the signed-in customer, or `reset` with a link).
+struct CustomerPasswordChanged { 1: required string customer_id, 2: required string reason }
 
 union UserEvent {
     1: CustomerRegistered registered,
     2: CustomerProfileUpdated profile_updated,
     3: CustomerAddressesChanged addresses_changed,
     4: CustomerPermissionsChanged permissions_changed,
+    5: CustomerPasswordChanged password_changed,
+}
+
+// ---- email (topic shop.email.v1): messages for a mailer to send. The payload IS the mail: it carries the
+// secret a recipient needs (a reset link), so the topic is as sensitive as a mailbox. Stores keep only hashes.
+/// `email.password_reset_requested.v1`: send `to` the link that sets a new password (single use, until expiry).
+struct PasswordResetRequested {
+    1: required string to,
+    2: required string customer_id,
+    /// Mail template name, e.g. `customer_password_reset`.
+    3: required string template,
+    /// The link to put in the mail: `<user.password_reset_url>/<customer id>/<token>`.
+    4: required string reset_url,
+    /// The raw token (also the last segment of `reset_url`), for mailers that build their own link.
+    5: required string reset_token,
+    6: required i64 expires_at_ms,
+}
+
+union EmailEvent {
+    1: PasswordResetRequested password_reset_requested,
 }
 
 // ---- session (topic shop.session.v1) ----
@@ -182,4 +204,5 @@ service EventContracts {
     UserEvent user(1: UserEvent e),
     SessionEvent session(1: SessionEvent e),
     CatalogEvent catalog(1: CatalogEvent e),
+    EmailEvent email(1: EmailEvent e),
 }

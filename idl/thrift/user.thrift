@@ -78,6 +78,19 @@ struct CustomerResponse { 1: required Customer customer }
 /// Grants exactly `permissions` to the customer with this email (empty: no longer staff). Internal callers only.
 struct SetPermissionsRequest { 1: required string email, 2: required list<string> permissions }
 
+/// Changes the signed-in customer's password (the caller's identity comes from metadata). A wrong
+/// `current_password` is UNAUTHENTICATED `CURRENT_PASSWORD_INVALID`; the new one follows the registration policy.
+struct ChangePasswordRequest { 1: required string current_password, 2: required string new_password }
+
+/// Starts a password reset for `email` (internal callers only). The answer is the same, in about the same time,
+/// whether or not an account has this email; for one that has, a reset link goes out as an `email` event.
+struct RequestPasswordResetRequest { 1: required string email }
+struct RequestPasswordResetResponse {}
+
+/// Sets a new password with a reset token (internal callers only). An unknown, expired, used or mismatched
+/// token is UNAUTHENTICATED `TOKEN_INVALID`.
+struct ResetPasswordRequest { 1: required string customer_id, 2: required string reset_token, 3: required string new_password }
+
 service UserService {
     RegisterResponse register(1: RegisterRequest req) throws (1: common.ShopError err),
     AuthenticateResponse authenticate(1: AuthenticateRequest req) throws (1: common.ShopError err),
@@ -87,4 +100,7 @@ service UserService {
     CustomerResponse update_address(1: UpdateAddressRequest req) throws (1: common.ShopError err),
     CustomerResponse delete_address(1: DeleteAddressRequest req) throws (1: common.ShopError err),
     CustomerResponse set_permissions(1: SetPermissionsRequest req) throws (1: common.ShopError err),
+    CustomerResponse change_password(1: ChangePasswordRequest req) throws (1: common.ShopError err),
+    RequestPasswordResetResponse request_password_reset(1: RequestPasswordResetRequest req) throws (1: common.ShopError err),
+    CustomerResponse reset_password(1: ResetPasswordRequest req) throws (1: common.ShopError err),
 }

@@ -430,7 +430,7 @@ pub struct ServiceOptions {
 }
 
 /// Behaviour knobs of the services (defaults suit the all-in-one shop).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tuning {
     /// How many live carts the cart service keeps in memory.
     pub cart_cache_capacity: usize,
@@ -438,6 +438,10 @@ pub struct Tuning {
     pub checkout_wait: std::time::Duration,
     /// How long a checkout's stock reservation holds before it lapses by itself.
     pub reservation_ttl: std::time::Duration,
+    /// How long a password-reset link works.
+    pub password_reset_ttl: std::time::Duration,
+    /// The storefront page a password-reset link opens (`<url>/<customer id>/<token>`).
+    pub password_reset_url: String,
 }
 
 impl Default for Tuning {
@@ -446,6 +450,8 @@ impl Default for Tuning {
             cart_cache_capacity: 10_000,
             checkout_wait: std::time::Duration::from_secs(2),
             reservation_ttl: std::time::Duration::from_secs(600),
+            password_reset_ttl: std::time::Duration::from_secs(3600),
+            password_reset_url: "http://127.0.0.1:8080/account/reset".to_string(),
         }
     }
 }

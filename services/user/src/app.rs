@@ -1,5 +1,5 @@
 //! User use cases over the [`CustomerStore`] port, and bounded argon2id password hashing ([`Passwords`]).
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use argon2::{
     Algorithm, Argon2, Params, Version,
@@ -10,8 +10,13 @@ use shop_store::StoreError;
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::{
-    domain::{self, AddressInput, Customer, ProfilePatch, Registration, UserEvent, validate},
-    events,
+    domain::{
+        self, AddressInput, Customer, PasswordChangeReason, ProfilePatch, Registration, ResetToken,
+        UserEvent,
+        reset::{self, RESET_TOKEN_BYTES},
+        validate,
+    },
+    events::{self, PasswordResetMail},
     store::{CreateOutcome, CustomerStore},
 };
 
@@ -123,16 +128,69 @@ fn email_taken() -> Error {
         .with_field(["email"])
 }
 
+/// How password resets behave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetSettings {
+    /// How long a reset link works (`user.password_reset_ttl_ms`, 1 h by default).
+    pub ttl: Duration,
+    /// The page of the storefront that takes a reset link (`user.password_reset_url`); the mail's link is
+    /// `<url>/<customer id>/<token>`.
+    pub url: String,
+    /// `request_password_reset` answers no sooner than this, whether or not the email has an account, so that
+    /// its timing does not tell which emails have one.
+    pub min_answer: Duration,
+}
+
+/// Default `user.password_reset_url`.
+pub const DEFAULT_RESET_URL: &str = "http://127.0.0.1:8080/account/reset";
+
+impl Default for ResetSettings {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(3600),
+            url: DEFAULT_RESET_URL.to_string(),
+            min_answer: Duration::from_millis(150),
+        }
+    }
+}
+
+fn system_only(actor: &Actor) -> Result<(), Error> {
+    if actor.system {
+        Ok(())
+    } else {
+        Err(Error::permission_denied(
+            "CALLER_NOT_ALLOWED",
+            "only internal callers may do this",
+        ))
+    }
+}
+
+/// The password policy of registration, reported on `field`.
+fn password_policy(password: &str, field: &str) -> Result<(), Error> {
+    validate::validate_password(password).map_err(|e| e.with_field([field]))
+}
+
 /// The user service's use cases.
 pub struct UserApp<S> {
     store: S,
     passwords: Passwords,
+    reset: ResetSettings,
 }
 
 impl<S: CustomerStore> UserApp<S> {
-    /// Use cases over `store`, hashing with `passwords`.
+    /// Use cases over `store`, hashing with `passwords`, with the default [`ResetSettings`].
     pub fn new(store: S, passwords: Passwords) -> Self {
-        Self { store, passwords }
+        Self {
+            store,
+            passwords,
+            reset: ResetSettings::default(),
+        }
+    }
+
+    /// The same, with `reset` governing password resets.
+    pub fn with_reset(mut self, reset: ResetSettings) -> Self {
+        self.reset = reset;
+        self
     }
 
     /// The underlying store.
@@ -303,6 +361,171 @@ impl<S: CustomerStore> UserApp<S> {
             Ok(c.set_permissions(permissions, now))
         })
         .await
+    }
+
+    /// Changes the signed-in customer's password: `current` must be right (else UNAUTHENTICATED
+    /// `CURRENT_PASSWORD_INVALID`, after one argon2 verification), `new` follows the registration policy. Stores
+    /// the new hash and `user.password_changed.v1` together. Sessions are the caller's business (the gateway
+    /// revokes the others).
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        current: &str,
+        new: &str,
+    ) -> Result<Customer, Error> {
+        let Some(customer_id) = actor.customer_id.clone() else {
+            return Err(Error::unauthenticated(
+                "UNIDENTIFIED_CUSTOMER",
+                "sign in to change your password",
+            ));
+        };
+        password_policy(new, "new_password")?;
+        let customer = self
+            .store
+            .get(&customer_id)
+            .await?
+            .ok_or_else(customer_not_found)?;
+        let credentials = self.store.credentials(&customer.email).await?;
+        // Never hash unbounded input: an over-long password is verified as empty (and fails).
+        let candidate = if validate::validate_password(current).is_ok() {
+            current.to_string()
+        } else {
+            String::new()
+        };
+        let matches = match credentials {
+            Some(c) if c.customer_id == customer_id => {
+                self.passwords.verify(candidate, c.password_hash).await?
+            }
+            _ => {
+                self.passwords.verify_dummy(candidate).await?;
+                false
+            }
+        };
+        if !matches || current.is_empty() {
+            return Err(Error::unauthenticated(
+                "CURRENT_PASSWORD_INVALID",
+                "the current password is not correct",
+            )
+            .with_field(["current_password"]));
+        }
+        let hash = self.passwords.hash(new.to_string()).await?;
+        let changed = self
+            .commit_password(&customer_id, hash, PasswordChangeReason::Changed)
+            .await?;
+        tracing::info!(customer_id = %customer_id, "password changed");
+        Ok(changed)
+    }
+
+    /// Starts a password reset (internal callers only). For an email with an account: a fresh 256-bit token
+    /// replaces any earlier one (only its SHA-256 is stored, valid for [`ResetSettings::ttl`], single use) and
+    /// `email.password_reset_requested.v1` carrying the link is appended with it. The answer is the same, and
+    /// comes no sooner than [`ResetSettings::min_answer`], whether or not the email has an account.
+    pub async fn request_password_reset(&self, actor: &Actor, email: &str) -> Result<(), Error> {
+        system_only(actor)?;
+        let email = validate::normalize_email(email)?;
+        let answer_at = tokio::time::Instant::now() + self.reset.min_answer;
+        let issued = self.issue_reset(&email).await;
+        tokio::time::sleep_until(answer_at).await;
+        issued
+    }
+
+    async fn issue_reset(&self, email: &str) -> Result<(), Error> {
+        let Some(credentials) = self.store.credentials(email).await? else {
+            return Ok(());
+        };
+        let customer_id = credentials.customer_id;
+        let now = shop_kernel::now_ms();
+        let ttl_ms = i64::try_from(self.reset.ttl.as_millis()).unwrap_or(i64::MAX);
+        let token = shop_kernel::ids::secret_token(RESET_TOKEN_BYTES);
+        let stored = ResetToken::issue(&token, now, ttl_ms);
+        let mail = PasswordResetMail {
+            to: email.to_string(),
+            customer_id: customer_id.clone(),
+            reset_url: reset::reset_url(&self.reset.url, &customer_id, &token),
+            reset_token: token,
+            expires_at_ms: stored.expires_at_ms,
+        };
+        let record = events::password_reset_mail(&mail, now);
+        self.store
+            .issue_reset(&customer_id, stored, vec![record])
+            .await?;
+        tracing::info!(customer_id = %customer_id, "password reset requested");
+        Ok(())
+    }
+
+    /// Sets a new password with a reset token (internal callers only): the token must be the customer's
+    /// current one, unused and unexpired (compared as hashes in constant time), else UNAUTHENTICATED
+    /// `TOKEN_INVALID` — one answer for every reason. The new password follows the registration policy (checked
+    /// first: a bad password does not spend the token). The token is then spent and the new hash stored with
+    /// `user.password_changed.v1`.
+    pub async fn reset_password(
+        &self,
+        actor: &Actor,
+        customer_id: &str,
+        token: &str,
+        new: &str,
+    ) -> Result<Customer, Error> {
+        system_only(actor)?;
+        password_policy(new, "new_password")?;
+        if validate::id(customer_id, &["customer_id"]).is_err() || !reset::plausible_token(token) {
+            return Err(reset::token_invalid());
+        }
+        let presented = reset::hash_token(token);
+        let now = shop_kernel::now_ms();
+        let usable = self
+            .store
+            .reset_token(customer_id)
+            .await?
+            .is_some_and(|stored| stored.accepts(&presented, now));
+        if !usable || self.store.get(customer_id).await?.is_none() {
+            return Err(reset::token_invalid());
+        }
+        let hash = self.passwords.hash(new.to_string()).await?;
+        // The single-use decision: of concurrent resets with one token, one goes on.
+        if !self.store.consume_reset(customer_id, &presented).await? {
+            return Err(reset::token_invalid());
+        }
+        let changed = self
+            .commit_password(customer_id, hash, PasswordChangeReason::Reset)
+            .await?;
+        tracing::info!(customer_id = %customer_id, "password reset");
+        Ok(changed)
+    }
+
+    /// Stores a new password hash for `customer_id` with its event (optimistic concurrency, retried).
+    async fn commit_password(
+        &self,
+        customer_id: &str,
+        hash: String,
+        reason: PasswordChangeReason,
+    ) -> Result<Customer, Error> {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self
+                .store
+                .get(customer_id)
+                .await?
+                .ok_or_else(customer_not_found)?;
+            let now = shop_kernel::now_ms();
+            let (next, domain_events) = current.change_password(reason, now);
+            let records = domain_events
+                .iter()
+                .map(|e| events::to_new_event(e, now))
+                .collect();
+            match self
+                .store
+                .update_password(next.clone(), current.version, hash.clone(), records)
+                .await
+            {
+                Ok(()) => return Ok(next),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Conflict,
+            "CONCURRENT_MODIFICATION",
+            "the customer was changed concurrently; retry",
+        ))
     }
 
     /// Read-modify-write of one customer with optimistic concurrency (retried a few times).

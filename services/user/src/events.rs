@@ -2,10 +2,76 @@
 use shop_idl::events as wire;
 use shop_store::NewEvent;
 
-use crate::domain::UserEvent;
+use crate::domain::{PasswordChangeReason, UserEvent, reset::RESET_TEMPLATE};
 
 /// Bus topic of user events.
 pub const TOPIC: &str = "shop.user.v1";
+/// Bus topic of mail to send (its payloads carry reset links: as sensitive as a mailbox).
+pub const EMAIL_TOPIC: &str = "shop.email.v1";
+/// Event type of a password-reset mail.
+pub const PASSWORD_RESET_REQUESTED: &str = "email.password_reset_requested.v1";
+
+/// The event-store stream of a customer's password-reset mails (not the customer's own stream, whose events
+/// are its state changes).
+pub fn reset_stream(customer_id: &str) -> String {
+    format!("password-reset-{customer_id}")
+}
+
+/// A password-reset mail to send.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordResetMail {
+    pub to: String,
+    pub customer_id: String,
+    pub reset_url: String,
+    pub reset_token: String,
+    pub expires_at_ms: i64,
+}
+
+impl std::fmt::Debug for PasswordResetMail {
+    /// Never prints the token or the link.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordResetMail")
+            .field("customer_id", &self.customer_id)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outbox record of a password-reset mail (`email.password_reset_requested.v1` on `shop.email.v1`).
+pub fn password_reset_mail(m: &PasswordResetMail, occurred_at_ms: i64) -> NewEvent {
+    let wire = wire::EmailEvent::PasswordResetRequested(wire::PasswordResetRequested {
+        to: m.to.clone().into(),
+        customer_id: m.customer_id.clone().into(),
+        template: RESET_TEMPLATE.into(),
+        reset_url: m.reset_url.clone().into(),
+        reset_token: m.reset_token.clone().into(),
+        expires_at_ms: m.expires_at_ms,
+    });
+    NewEvent {
+        event_id: shop_kernel::ids::new_id(),
+        event_type: PASSWORD_RESET_REQUESTED.to_string(),
+        topic: EMAIL_TOPIC.to_string(),
+        occurred_at_ms,
+        traceparent: shop_rpc::shop_telemetry::traceparent(),
+        payload: shop_idl::encode_event(&wire),
+    }
+}
+
+/// Decodes a `shop.email.v1` payload written by [`password_reset_mail`].
+pub fn decode_mail(payload: pilota::Bytes) -> Result<PasswordResetMail, shop_kernel::Error> {
+    match shop_idl::decode_event::<wire::EmailEvent>(payload) {
+        Ok(wire::EmailEvent::PasswordResetRequested(m)) => Ok(PasswordResetMail {
+            to: m.to.to_string(),
+            customer_id: m.customer_id.to_string(),
+            reset_url: m.reset_url.to_string(),
+            reset_token: m.reset_token.to_string(),
+            expires_at_ms: m.expires_at_ms,
+        }),
+        Err(e) => Err(shop_kernel::Error::internal(format!(
+            "undecodable email event: {e}"
+        ))),
+    }
+}
 
 /// The event type name, e.g. `user.registered.v1`.
 pub fn event_type(e: &UserEvent) -> &'static str {
@@ -14,6 +80,7 @@ pub fn event_type(e: &UserEvent) -> &'static str {
         UserEvent::ProfileUpdated { .. } => "user.profile_updated.v1",
         UserEvent::AddressesChanged { .. } => "user.addresses_changed.v1",
         UserEvent::PermissionsChanged { .. } => "user.permissions_changed.v1",
+        UserEvent::PasswordChanged { .. } => "user.password_changed.v1",
     }
 }
 
@@ -48,6 +115,13 @@ pub fn to_wire(e: &UserEvent) -> wire::UserEvent {
             customer_id: customer_id.clone().into(),
             permissions: permissions.iter().map(|p| p.as_str().into()).collect(),
         }),
+        UserEvent::PasswordChanged {
+            customer_id,
+            reason,
+        } => wire::UserEvent::PasswordChanged(wire::CustomerPasswordChanged {
+            customer_id: customer_id.clone().into(),
+            reason: reason.as_str().into(),
+        }),
     }
 }
 
@@ -73,6 +147,11 @@ pub fn from_wire(e: wire::UserEvent) -> UserEvent {
                 .iter()
                 .filter_map(|n| shop_kernel::Permission::parse(n))
                 .collect(),
+        },
+        // A reason this build does not know reads as a change by the customer.
+        wire::UserEvent::PasswordChanged(p) => UserEvent::PasswordChanged {
+            customer_id: p.customer_id.to_string(),
+            reason: PasswordChangeReason::parse(&p.reason).unwrap_or(PasswordChangeReason::Changed),
         },
     }
 }
@@ -118,6 +197,10 @@ mod tests {
                 customer_id: "c".into(),
                 permissions: shop_kernel::Permission::ALL.into_iter().collect(),
             },
+            UserEvent::PasswordChanged {
+                customer_id: "c".into(),
+                reason: PasswordChangeReason::Reset,
+            },
         ];
         for e in events {
             let rec = to_new_event(&e, 5);
@@ -144,6 +227,23 @@ mod tests {
             Err(err) => assert_eq!(err.kind, shop_kernel::ErrorKind::Internal),
         }
         assert_eq!(from_wire(to_wire(&e)), e);
+    }
+
+    #[test]
+    fn reset_mail_round_trips_and_debug_hides_the_secret() {
+        let m = PasswordResetMail {
+            to: "a@b.co".into(),
+            customer_id: "c1".into(),
+            reset_url: "https://s/account/reset/c1/SECRET".into(),
+            reset_token: "SECRET".into(),
+            expires_at_ms: 9,
+        };
+        let rec = password_reset_mail(&m, 5);
+        assert_eq!(rec.topic, "shop.email.v1");
+        assert_eq!(rec.event_type, "email.password_reset_requested.v1");
+        assert_eq!(decode_mail(rec.payload).unwrap(), m);
+        assert!(!format!("{m:?}").contains("SECRET"));
+        assert!(decode_mail(pilota::Bytes::from_static(&[1, 2])).is_err());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! User service: customer registration (argon2id password hashes), authentication, profiles and address books.
 //!
 //! State-stored: `customers` and `addresses` tables; every change commits together with its event
-//! (`user.registered.v1`, `user.profile_updated.v1`, `user.addresses_changed.v1` on `shop.user.v1`) in the
-//! outbox, which the relay publishes.
+//! (`user.registered.v1`, `user.profile_updated.v1`, `user.addresses_changed.v1`, `user.password_changed.v1`
+//! on `shop.user.v1`) in the outbox, which the relay publishes. Password resets store only a hash of their
+//! token and send the link as `email.password_reset_requested.v1` on `shop.email.v1`.
 
 pub mod app;
 pub mod domain;
@@ -59,7 +60,12 @@ async fn serve<S: CustomerStore>(
         opts.bus.clone(),
         relay_stop.clone(),
     ));
-    let app = Arc::new(UserApp::new(store, Passwords::default()));
+    let reset = app::ResetSettings {
+        ttl: opts.tuning.password_reset_ttl,
+        url: opts.tuning.password_reset_url.clone(),
+        ..app::ResetSettings::default()
+    };
+    let app = Arc::new(UserApp::new(store, Passwords::default()).with_reset(reset));
     opts.ready.mark_ready();
     let served = shop_idl::user::UserServiceServer::new(UserRpc::new(app))
         .layer_front(opts.auth.server(acl()))
@@ -91,6 +97,9 @@ pub fn acl() -> shop_rpc::auth::Acl {
                 "add_address",
                 "update_address",
                 "delete_address",
+                "change_password",
+                "request_password_reset",
+                "reset_password",
             ],
         )
         // Appointing staff is an operator's act (`thriftshop staff`), never an API call.

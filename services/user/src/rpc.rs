@@ -201,4 +201,46 @@ impl<S: CustomerStore> wire::UserService for UserRpc<S> {
                 .await,
         ))
     }
+
+    async fn change_password(
+        &self,
+        req: wire::ChangePasswordRequest,
+    ) -> ServerResult<wire::CustomerResponse, wire::UserServiceChangePasswordException> {
+        reply(customer_response(
+            self.app
+                .change_password(&current_actor(), &req.current_password, &req.new_password)
+                .await,
+        ))
+    }
+
+    async fn request_password_reset(
+        &self,
+        req: wire::RequestPasswordResetRequest,
+    ) -> ServerResult<
+        wire::RequestPasswordResetResponse,
+        wire::UserServiceRequestPasswordResetException,
+    > {
+        reply(
+            self.app
+                .request_password_reset(&current_actor(), &req.email)
+                .await
+                .map(|()| wire::RequestPasswordResetResponse {}),
+        )
+    }
+
+    async fn reset_password(
+        &self,
+        req: wire::ResetPasswordRequest,
+    ) -> ServerResult<wire::CustomerResponse, wire::UserServiceResetPasswordException> {
+        reply(customer_response(
+            self.app
+                .reset_password(
+                    &current_actor(),
+                    &req.customer_id,
+                    &req.reset_token,
+                    &req.new_password,
+                )
+                .await,
+        ))
+    }
 }

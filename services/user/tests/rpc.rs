@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 struct Running {
     client: UserServiceClient,
+    admin: UserServiceClient,
     bus: MemoryBus,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), shop_rpc::BoxError>>,
@@ -40,15 +41,19 @@ async fn start(storage: Storage) -> anyhow::Result<Running> {
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(shop_user::run(opts, listener, shutdown.clone()));
-    let client = shop_rpc::build_client!(
-        wire::UserServiceClientBuilder,
-        "user",
-        addr,
-        ClientSettings::default(),
-        auth.credentials(shop_rpc::auth::Identity::Admin).unwrap()
-    );
+    // The gateway's credential for the API; appointing staff is the operators' (`admin`).
+    let client = |identity| {
+        shop_rpc::build_client!(
+            wire::UserServiceClientBuilder,
+            "user",
+            addr,
+            ClientSettings::default(),
+            auth.credentials(identity).unwrap()
+        )
+    };
     Ok(Running {
-        client,
+        client: client(shop_rpc::auth::Identity::Gateway),
+        admin: client(shop_rpc::auth::Identity::Admin),
         bus,
         shutdown,
         task,
@@ -118,7 +123,7 @@ async fn register_and_authenticate() -> anyhow::Result<()> {
     };
     for actor in [Actor::customer(ann.id.to_string()), Actor::guest()] {
         let e = with_actor(&actor, async {
-            call("user", c.set_permissions(grant("ann@example.com")).await)
+            call("user", svc.admin.set_permissions(grant("ann@example.com")).await)
         })
         .await
         .unwrap_err();
@@ -128,7 +133,7 @@ async fn register_and_authenticate() -> anyhow::Result<()> {
         );
     }
     let staff = with_actor(&system(), async {
-        call("user", c.set_permissions(grant("ANN@example.com")).await)
+        call("user", svc.admin.set_permissions(grant("ANN@example.com")).await)
     })
     .await?
     .customer;
@@ -510,5 +515,131 @@ async fn concurrent_registrations_of_one_email() -> anyhow::Result<()> {
         }
     }
     assert_eq!(ok, 1);
+    svc.stop().await
+}
+
+#[tokio::test]
+async fn password_change_and_reset_over_thrift() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let svc = start(Storage::Sqlite(dir.path().to_path_buf())).await?;
+    let c = &svc.client;
+    let ann = call(
+        "user",
+        c.register(register_req("ann@example.com", "correct horse"))
+            .await,
+    )?
+    .customer;
+    let as_ann = Actor::customer(ann.id.to_string());
+    let change = |current: &str, new: &str| wire::ChangePasswordRequest {
+        current_password: current.to_string().into(),
+        new_password: new.to_string().into(),
+    };
+
+    // Change: the caller's identity comes from metadata; a guest has none.
+    let e = call(
+        "user",
+        c.change_password(change("correct horse", "new horse 2"))
+            .await,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unauthenticated);
+    let e = with_actor(&as_ann, async {
+        call(
+            "user",
+            c.change_password(change("wrong horse", "new horse 2"))
+                .await,
+        )
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_ref()),
+        (ErrorKind::Unauthenticated, "CURRENT_PASSWORD_INVALID")
+    );
+    assert_eq!(e.field, ["current_password"]);
+    let changed = with_actor(&as_ann, async {
+        call(
+            "user",
+            c.change_password(change("correct horse", "new horse 2"))
+                .await,
+        )
+    })
+    .await?
+    .customer;
+    assert_eq!(changed.id, ann.id);
+
+    // Reset: internal callers only; the link arrives on shop.email.v1 through the relay.
+    let recover = wire::RequestPasswordResetRequest {
+        email: "ann@example.com".into(),
+    };
+    let e = with_actor(&as_ann, async {
+        call("user", c.request_password_reset(recover.clone()).await)
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::PermissionDenied);
+    with_actor(&system(), async {
+        call("user", c.request_password_reset(recover).await)
+    })
+    .await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mail = loop {
+        if let Some(m) = svc.bus.messages("shop.email.v1").first() {
+            assert_eq!(m.event_type, "email.password_reset_requested.v1");
+            assert_eq!(m.key, format!("password-reset-{}", ann.id));
+            break shop_user::events::decode_mail(m.payload.clone())?;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "mail not relayed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        mail.reset_url,
+        format!(
+            "http://127.0.0.1:8080/account/reset/{}/{}",
+            ann.id, mail.reset_token
+        )
+    );
+    let reset = |token: &str| wire::ResetPasswordRequest {
+        customer_id: ann.id.clone(),
+        reset_token: token.to_string().into(),
+        new_password: "reset horse 3".into(),
+    };
+    let e = with_actor(&system(), async {
+        call("user", c.reset_password(reset("wrong")).await)
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_ref()),
+        (ErrorKind::Unauthenticated, "TOKEN_INVALID")
+    );
+    with_actor(&system(), async {
+        call("user", c.reset_password(reset(&mail.reset_token)).await)
+    })
+    .await?;
+    let auth = |password: &str| wire::AuthenticateRequest {
+        email: "ann@example.com".into(),
+        password: password.to_string().into(),
+    };
+    assert!(call("user", c.authenticate(auth("new horse 2")).await).is_err());
+    assert!(call("user", c.authenticate(auth("reset horse 3")).await).is_ok());
+    // The user stream says what happened, without a secret.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let changes = svc
+            .bus
+            .messages("shop.user.v1")
+            .into_iter()
+            .filter(|m| m.event_type == "user.password_changed.v1")
+            .count();
+        if changes == 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "password changes not relayed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     svc.stop().await
 }

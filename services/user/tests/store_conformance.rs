@@ -1,7 +1,7 @@
 //! The same checks against every `CustomerStore` adapter.
 use shop_store::{EventStore, StoreError};
 use shop_user::{
-    domain::{self, AddressInput, Customer, Registration},
+    domain::{self, AddressInput, Customer, PasswordChangeReason, Registration, ResetToken},
     events,
     store::{CreateOutcome, CustomerStore, MemoryCustomerStore, SqliteCustomerStore},
 };
@@ -228,6 +228,123 @@ async fn conformance<S: CustomerStore + Clone>(store: S, global_order: bool) -> 
     Ok(())
 }
 
+fn mail(customer_id: &str, token: &str) -> Vec<shop_store::NewEvent> {
+    let m = events::PasswordResetMail {
+        to: "pat@example.com".into(),
+        customer_id: customer_id.into(),
+        reset_url: format!("https://shop.example/account/reset/{customer_id}/{token}"),
+        reset_token: token.into(),
+        expires_at_ms: 9_000,
+    };
+    vec![events::password_reset_mail(&m, 1_000)]
+}
+
+/// Password changes and reset tokens: replaced on issue, single use under races, hashes only, the mail in the
+/// outbox with the token; a new password hash commits with its event and survives later changes.
+async fn password_conformance<S: CustomerStore + Clone>(store: S) -> anyhow::Result<()> {
+    let (pat, evs) = new_customer("p1", "pat@example.com");
+    store.create(pat.clone(), "hash-0".into(), evs).await?;
+    assert_eq!(store.reset_token("p1").await?, None);
+
+    let a = ResetToken::issue("token-a", 1_000, 3_600_000);
+    store
+        .issue_reset("p1", a.clone(), mail("p1", "token-a"))
+        .await?;
+    assert_eq!(store.reset_token("p1").await?, Some(a.clone()));
+    let b = ResetToken::issue("token-b", 2_000, 3_600_000);
+    store
+        .issue_reset("p1", b.clone(), mail("p1", "token-b"))
+        .await?;
+    assert_eq!(
+        store.reset_token("p1").await?,
+        Some(b.clone()),
+        "a new token replaces the old"
+    );
+    let mails = store.events().load(&events::reset_stream("p1")).await?;
+    assert_eq!(mails.len(), 2);
+    for (m, token) in mails.iter().zip(["token-a", "token-b"]) {
+        assert_eq!(m.event.topic, "shop.email.v1");
+        assert_eq!(m.event.event_type, "email.password_reset_requested.v1");
+        assert_eq!(
+            events::decode_mail(m.event.payload.clone())?.reset_token,
+            token
+        );
+    }
+    // The customer's own stream is untouched by reset mails.
+    assert_eq!(store.events().load("p1").await?.len(), 1);
+    assert_eq!(store.get("p1").await?, Some(pat.clone()));
+
+    // The replaced token is dead; the current one is spent exactly once, even under a race.
+    assert!(!store.consume_reset("p1", &a.token_hash).await?);
+    assert!(!store.consume_reset("nobody", &b.token_hash).await?);
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (store, hash) = (store.clone(), b.token_hash.clone());
+        tasks.push(tokio::spawn(async move {
+            store.consume_reset("p1", &hash).await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await??);
+    }
+    assert_eq!(wins, 1, "single use");
+    assert!(store.reset_token("p1").await?.is_some_and(|t| t.used));
+    assert!(!store.consume_reset("p1", &b.token_hash).await?);
+    // Issuing again gives a fresh, unused token.
+    let c = ResetToken::issue("token-c", 3_000, 3_600_000);
+    store
+        .issue_reset("p1", c.clone(), mail("p1", "token-c"))
+        .await?;
+    assert_eq!(store.reset_token("p1").await?, Some(c));
+
+    // A password change commits the hash with its event; a stale version writes nothing.
+    let (next, evs) = pat.change_password(PasswordChangeReason::Reset, 4_000);
+    let records: Vec<_> = evs.iter().map(|e| events::to_new_event(e, 4_000)).collect();
+    store
+        .update_password(next.clone(), pat.version, "hash-1".into(), records.clone())
+        .await?;
+    assert_eq!(store.get("p1").await?, Some(next.clone()));
+    let hash = |s: S| async move {
+        anyhow::Ok(
+            s.credentials("pat@example.com")
+                .await?
+                .map(|c| c.password_hash),
+        )
+    };
+    assert_eq!(hash(store.clone()).await?, Some("hash-1".to_string()));
+    let stale = store
+        .update_password(next.clone(), pat.version, "hash-stale".into(), records)
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(hash(store.clone()).await?, Some("hash-1".to_string()));
+    let stream = store.events().load("p1").await?;
+    assert_eq!(
+        stream
+            .iter()
+            .map(|r| r.event.event_type.as_str())
+            .collect::<Vec<_>>(),
+        ["user.registered.v1", "user.password_changed.v1"]
+    );
+    assert_eq!(
+        events::decode(stream[1].event.payload.clone())?,
+        domain::UserEvent::PasswordChanged {
+            customer_id: "p1".into(),
+            reason: PasswordChangeReason::Reset
+        }
+    );
+    // Later changes keep the new password.
+    let (later, evs) = next.add_address("pa".into(), &addr("9"), false, 5_000)?;
+    let records = evs.iter().map(|e| events::to_new_event(e, 5_000)).collect();
+    store.update(later.clone(), next.version, records).await?;
+    assert_eq!(store.get("p1").await?, Some(later));
+    assert_eq!(hash(store.clone()).await?, Some("hash-1".to_string()));
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_adapter() -> anyhow::Result<()> {
     conformance(MemoryCustomerStore::new(), true).await
@@ -236,6 +353,29 @@ async fn memory_adapter() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_adapter_in_memory() -> anyhow::Result<()> {
     conformance(SqliteCustomerStore::open_in_memory()?, true).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_adapter_passwords() -> anyhow::Result<()> {
+    password_conformance(MemoryCustomerStore::new()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_adapter_passwords() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("user.db");
+    password_conformance(SqliteCustomerStore::open(&path)?).await?;
+    // Tokens and new hashes survive a restart.
+    let reopened = SqliteCustomerStore::open(&path)?;
+    assert!(reopened.reset_token("p1").await?.is_some_and(|t| !t.used));
+    assert_eq!(
+        reopened
+            .credentials("pat@example.com")
+            .await?
+            .map(|c| c.password_hash),
+        Some("hash-1".to_string())
+    );
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,20 +445,19 @@ mod cassandra {
                     .map(|c| c.customer_id),
                 Some("c1".to_string())
             );
-            // The password hash is kept with the email claim only: no state row holds it.
+            // Until a password change, the hash is kept with the email claim only: no state row holds it.
             let rows = store
                 .events()
                 .session()
                 .query_unpaged(
-                    format!("SELECT * FROM {keyspace}.customer_states WHERE customer_id = 'c1'"),
+                    format!("SELECT password_hash FROM {keyspace}.customer_states WHERE customer_id = 'c1'"),
                     (),
                 )
                 .await?
                 .into_rows_result()?;
             assert!(
-                rows.column_specs()
-                    .iter()
-                    .all(|c| !c.name().contains("password"))
+                rows.rows::<(Option<String>,)>()?
+                    .all(|r| r.is_ok_and(|(h,)| h.is_none()))
             );
             // Superseded state rows are removed once a change commits: one row per customer.
             assert_eq!(rows.rows_num(), 1);
@@ -348,6 +487,32 @@ mod cassandra {
             )
             .await?;
         Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cassandra_adapter_passwords() -> anyhow::Result<()> {
+        let Some(nodes) = shop_kernel::test_engine("THRIFTSHOP_TEST_CASSANDRA") else {
+            return Ok(());
+        };
+        with_keyspace(&nodes, |keyspace, store| async move {
+            super::password_conformance(store.clone()).await?;
+            // Only hashes are stored: no row of the reset table holds a token.
+            let rows = store
+                .events()
+                .session()
+                .query_unpaged(
+                    format!("SELECT token_hash FROM {keyspace}.password_resets"),
+                    (),
+                )
+                .await?
+                .into_rows_result()?;
+            for row in rows.rows::<(Option<String>,)>()? {
+                let (hash,) = row?;
+                assert_eq!(hash.as_deref().map(str::len), Some(64));
+            }
+            Ok(())
+        })
+        .await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -115,6 +115,39 @@ pub enum UserEvent {
         customer_id: String,
         permissions: Permissions,
     },
+    /// `user.password_changed.v1`
+    PasswordChanged {
+        customer_id: String,
+        reason: PasswordChangeReason,
+    },
+}
+
+/// Why a password changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordChangeReason {
+    /// The signed-in customer changed it (knowing the current one).
+    Changed,
+    /// Set with a password-reset token.
+    Reset,
+}
+
+impl PasswordChangeReason {
+    /// The stable name (`changed`, `reset`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Changed => "changed",
+            Self::Reset => "reset",
+        }
+    }
+
+    /// The reason named `name` (`None` for names this build does not know).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "changed" => Some(Self::Changed),
+            "reset" => Some(Self::Reset),
+            _ => None,
+        }
+    }
 }
 
 /// A registration request (not yet validated).
@@ -181,6 +214,21 @@ impl Customer {
             customer_id: self.id.clone(),
             address_count: i32::try_from(self.addresses.len()).unwrap_or(i32::MAX),
         }
+    }
+
+    /// Records a new password (the caller validated it against [`validate::validate_password`] and hashes it;
+    /// the hash is stored beside the record, never in it or in an event).
+    pub fn change_password(
+        &self,
+        reason: PasswordChangeReason,
+        now_ms: i64,
+    ) -> (Customer, Vec<UserEvent>) {
+        let next = self.touched(now_ms);
+        let event = UserEvent::PasswordChanged {
+            customer_id: self.id.clone(),
+            reason,
+        };
+        (next, vec![event])
     }
 
     /// Grants exactly `permissions` (none and the same state if they already are).
@@ -417,6 +465,25 @@ mod tests {
             assert_eq!(e.code, code);
             assert_eq!(e.field, field);
         }
+    }
+
+    #[test]
+    fn password_change_bumps_the_version_and_emits() {
+        let c = customer();
+        let (next, events) = c.change_password(PasswordChangeReason::Reset, 5_000);
+        assert_eq!((next.version, next.updated_at_ms), (2, 5_000));
+        assert_eq!(next.email, c.email);
+        assert_eq!(
+            events,
+            vec![UserEvent::PasswordChanged {
+                customer_id: "c1".into(),
+                reason: PasswordChangeReason::Reset
+            }]
+        );
+        for r in [PasswordChangeReason::Changed, PasswordChangeReason::Reset] {
+            assert_eq!(PasswordChangeReason::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(PasswordChangeReason::parse("other"), None);
     }
 
     #[test]

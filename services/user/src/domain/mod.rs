@@ -2,8 +2,11 @@
 //! No async, no I/O, no wire types.
 
 pub mod customer;
+pub mod reset;
 pub mod validate;
 
 pub use customer::{
-    Address, AddressInput, Customer, ProfilePatch, Registration, UserEvent, register,
+    Address, AddressInput, Customer, PasswordChangeReason, ProfilePatch, Registration, UserEvent,
+    register,
 };
+pub use reset::ResetToken;

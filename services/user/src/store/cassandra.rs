@@ -8,7 +8,8 @@
 //! customer_emails (email text PRIMARY KEY, customer_id, nonce, password_hash, claimed_at_ms)  -- claim (LWT)
 //! customer_states (customer_id text, event_id text, version, email, first_name, last_name, phone,
 //!                  accepts_marketing, default_address_id, created_at_ms, updated_at_ms, permissions,
-//!                  addresses frozen<list<tuple<text × 11>>>, PRIMARY KEY (customer_id, event_id))
+//!                  addresses frozen<list<tuple<text × 11>>>, password_hash, PRIMARY KEY (customer_id, event_id))
+//! password_resets (customer_id text PRIMARY KEY, nonce, token_hash, issued_at_ms, expires_at_ms, used) -- LWT only
 //! ```
 //!
 //! # Atomicity
@@ -36,8 +37,20 @@
 //!   [`StoreError::Conflict`]. Write the new state row, then append with [`ExpectedVersion::Exact`] of the
 //!   stream version that was read, so a concurrent change makes this one conflict and write nothing visible.
 //!   After the commit the superseded row is deleted (a reader that raced with it reads the new head again).
-//! - **password hash:** only in the claim row, which is written before the events and read only for a
-//!   customer whose stream exists; it is never in a state row, an event or a returned [`Customer`].
+//! - **password hash:** set at registration in the claim row, which is written before the events and read
+//!   only for a customer whose stream exists. A password change writes the new hash into the change's state
+//!   row (committed by its `user.password_changed.v1` append like any change); every later state row carries
+//!   it forward, and [`CustomerStore::credentials`] prefers the current state row's hash to the claim row's.
+//!   It is never in an event or a returned [`Customer`]. (Upgrade note: a binary older than
+//!   `user_0003_state_password` writes state rows without the hash; do not run one against a keyspace in which
+//!   passwords have been changed, or those customers fall back to their registration password.)
+//! - **reset tokens:** one row per customer, written only by lightweight transactions keyed by a fresh nonce
+//!   (issue: `INSERT … IF NOT EXISTS` or `UPDATE … IF nonce = <read>`; consume: `UPDATE … SET used = true IF
+//!   token_hash = ? AND used = false`), read at SERIAL; an unknown CAS outcome is settled by a SERIAL read of
+//!   the nonce. Issuing stores the token (its SHA-256 only) before appending the mail event on the stream
+//!   `password-reset-<customer id>`, so no mail goes out for a token that is not stored. A reset consumes the
+//!   token (the single-use decision) and then commits the new password as a change: if the process dies in
+//!   between, the token is spent and the password unchanged (fails closed: ask for a new link).
 //!
 //! An append whose outcome stays unknown is reported as an error and leaves its rows: they are current iff the
 //! append happened. A registration lost that way holds its email until the claim grace period is over.
@@ -51,7 +64,10 @@ use shop_store::{
 };
 
 use super::{CreateOutcome, Credentials, CustomerStore, permissions_from_csv, version_conflict};
-use crate::domain::{Address, Customer};
+use crate::{
+    domain::{Address, Customer, ResetToken},
+    events::reset_stream,
+};
 
 /// Schema of the user tables, applied after the event store's (names prefixed so they never collide).
 pub const USER_MIGRATIONS: &[(&str, &str)] = &[
@@ -82,6 +98,21 @@ pub const USER_MIGRATIONS: &[(&str, &str)] = &[
             permissions text,
             addresses frozen<list<tuple<text, text, text, text, text, text, text, text, text, text, text>>>,
             PRIMARY KEY (customer_id, event_id)
+        )",
+    ),
+    (
+        "user_0003_state_password",
+        "ALTER TABLE customer_states ADD password_hash text",
+    ),
+    (
+        "user_0004_password_resets",
+        "CREATE TABLE IF NOT EXISTS password_resets (
+            customer_id text PRIMARY KEY,
+            nonce text,
+            token_hash text,
+            issued_at_ms bigint,
+            expires_at_ms bigint,
+            used boolean
         )",
     ),
 ];
@@ -157,6 +188,7 @@ struct StateRow {
     updated_at_ms: Option<i64>,
     permissions: Option<String>,
     addresses: Option<Vec<AddressTuple>>,
+    password_hash: Option<String>,
 }
 
 impl StateRow {
@@ -198,6 +230,16 @@ struct Current {
     /// Id of the last event = key of the state row.
     event_id: String,
     customer: Customer,
+    /// The password hash set by the last password change (`None`: the registration's, in the claim row).
+    password_hash: Option<String>,
+}
+
+#[derive(DeserializeRow)]
+struct ResetRow {
+    token_hash: Option<String>,
+    issued_at_ms: Option<i64>,
+    expires_at_ms: Option<i64>,
+    used: Option<bool>,
 }
 
 struct Statements {
@@ -210,6 +252,11 @@ struct Statements {
     write_state: PreparedStatement,
     read_state: PreparedStatement,
     delete_state: PreparedStatement,
+    insert_reset: PreparedStatement,
+    replace_reset: PreparedStatement,
+    consume_reset: PreparedStatement,
+    reset_nonce_serial: PreparedStatement,
+    reset_serial: PreparedStatement,
 }
 
 struct Inner {
@@ -270,11 +317,13 @@ impl CassandraCustomerStore {
                 .await?
                 .into_rows_result()?
                 .maybe_first_row::<StateRow>()?;
-            if let Some(row) = row {
+            if let Some(mut row) = row {
+                let password_hash = row.password_hash.take();
                 return Ok(Some(Current {
                     seq,
                     event_id,
                     customer: row.into_customer(id),
+                    password_hash,
                 }));
             }
             // Superseded (and deleted) by a change committed since the head was read: read the head again.
@@ -284,8 +333,14 @@ impl CassandraCustomerStore {
         )))
     }
 
-    /// Writes the state row of `c`, keyed by the id of the last event of the change that commits it.
-    async fn write_state(&self, c: &Customer, event_id: &str) -> Result<(), StoreError> {
+    /// Writes the state row of `c` (with the password hash set by the latest password change, if any), keyed
+    /// by the id of the last event of the change that commits it.
+    async fn write_state(
+        &self,
+        c: &Customer,
+        event_id: &str,
+        password_hash: Option<&str>,
+    ) -> Result<(), StoreError> {
         let addresses: Vec<AddressTuple> = c.addresses.iter().map(to_tuple).collect();
         self.session()
             .execute_unpaged(
@@ -304,6 +359,7 @@ impl CassandraCustomerStore {
                     c.updated_at_ms,
                     c.permissions.to_csv(),
                     &addresses,
+                    password_hash,
                 ),
             )
             .await?;
@@ -436,7 +492,7 @@ impl CustomerStore for CassandraCustomerStore {
         if !self.claim_email(&customer, &password_hash, &nonce).await? {
             return Ok(CreateOutcome::EmailTaken);
         }
-        if let Err(e) = self.write_state(&customer, &key).await {
+        if let Err(e) = self.write_state(&customer, &key, None).await {
             self.release_email(&customer.email, &nonce).await;
             return Err(e);
         }
@@ -469,13 +525,13 @@ impl CustomerStore for CassandraCustomerStore {
         let Some((Some(customer_id), password_hash)) = row else {
             return Ok(None);
         };
-        // Invisible until the customer's first event exists.
-        if self.inner.events.last_event(&customer_id).await?.is_none() {
+        // Invisible until the customer's first event exists; a changed password is in the current state row.
+        let Some(current) = self.current(&customer_id).await? else {
             return Ok(None);
-        }
+        };
         Ok(Some(Credentials {
             customer_id,
-            password_hash: password_hash.unwrap_or_default(),
+            password_hash: current.password_hash.or(password_hash).unwrap_or_default(),
         }))
     }
 
@@ -497,6 +553,138 @@ impl CustomerStore for CassandraCustomerStore {
         expected_version: u64,
         events: Vec<NewEvent>,
     ) -> Result<(), StoreError> {
+        self.replace(customer, expected_version, None, events).await
+    }
+
+    async fn update_password(
+        &self,
+        customer: Customer,
+        expected_version: u64,
+        password_hash: String,
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
+        self.replace(customer, expected_version, Some(password_hash), events)
+            .await
+    }
+
+    async fn issue_reset(
+        &self,
+        customer_id: &str,
+        token: ResetToken,
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
+        let st = &self.inner.st;
+        let mut stored = false;
+        for _ in 0..READ_ATTEMPTS {
+            let held = self
+                .session()
+                .execute_unpaged(&st.reset_nonce_serial, (customer_id,))
+                .await?
+                .into_rows_result()?
+                .maybe_first_row::<(Option<String>,)>()?;
+            let nonce = shop_kernel::ids::new_id();
+            stored = match held {
+                None => {
+                    self.inner
+                        .events
+                        .claim(
+                            &st.insert_reset,
+                            (
+                                customer_id,
+                                &nonce,
+                                &token.token_hash,
+                                token.issued_at_ms,
+                                token.expires_at_ms,
+                            ),
+                            &st.reset_nonce_serial,
+                            customer_id,
+                            &nonce,
+                        )
+                        .await?
+                }
+                Some((old,)) => {
+                    self.inner
+                        .events
+                        .claim(
+                            &st.replace_reset,
+                            (
+                                &nonce,
+                                &token.token_hash,
+                                token.issued_at_ms,
+                                token.expires_at_ms,
+                                customer_id,
+                                old,
+                            ),
+                            &st.reset_nonce_serial,
+                            customer_id,
+                            &nonce,
+                        )
+                        .await?
+                }
+            };
+            if stored {
+                break;
+            }
+        }
+        if !stored {
+            return Err(StoreError::Backend(format!(
+                "cassandra: reset token of {customer_id}: kept losing to concurrent requests"
+            )));
+        }
+        // The mail goes out only for a stored token.
+        self.inner
+            .events
+            .append(
+                &reset_stream(customer_id),
+                ExpectedVersion::Any,
+                events,
+                vec![],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn reset_token(&self, customer_id: &str) -> Result<Option<ResetToken>, StoreError> {
+        let row = self
+            .session()
+            .execute_unpaged(&self.inner.st.reset_serial, (customer_id,))
+            .await?
+            .into_rows_result()?
+            .maybe_first_row::<ResetRow>()?;
+        Ok(row.and_then(|r| {
+            Some(ResetToken {
+                token_hash: r.token_hash?,
+                issued_at_ms: r.issued_at_ms.unwrap_or_default(),
+                expires_at_ms: r.expires_at_ms.unwrap_or_default(),
+                used: r.used.unwrap_or(true),
+            })
+        }))
+    }
+
+    async fn consume_reset(&self, customer_id: &str, token_hash: &str) -> Result<bool, StoreError> {
+        let nonce = shop_kernel::ids::new_id();
+        self.inner
+            .events
+            .claim(
+                &self.inner.st.consume_reset,
+                (&nonce, customer_id, token_hash),
+                &self.inner.st.reset_nonce_serial,
+                customer_id,
+                &nonce,
+            )
+            .await
+    }
+}
+
+impl CassandraCustomerStore {
+    /// A change of the record (and, with `password_hash`, of the password) committed by its events' append.
+    async fn replace(
+        &self,
+        customer: Customer,
+        expected_version: u64,
+        password_hash: Option<String>,
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
         let Some(key) = events.last().map(|e| e.event_id.clone()) else {
             return Err(no_events());
         };
@@ -516,7 +704,9 @@ impl CustomerStore for CassandraCustomerStore {
             created_at_ms: current.customer.created_at_ms,
             ..customer
         };
-        self.write_state(&next, &key).await?;
+        let password_hash = password_hash.or(current.password_hash);
+        self.write_state(&next, &key, password_hash.as_deref())
+            .await?;
         // The commit point: only if nothing was appended since `current` was read.
         match self
             .inner
@@ -588,14 +778,14 @@ impl Statements {
                 .prepare(
                     "INSERT INTO customer_states (customer_id, event_id, version, email, first_name, last_name,
                      phone, accepts_marketing, default_address_id, created_at_ms, updated_at_ms, permissions,
-                     addresses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     addresses, password_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     true,
                 )
                 .await?,
             read_state: es
                 .prepare(
                     "SELECT version, email, first_name, last_name, phone, accepts_marketing, default_address_id,
-                     created_at_ms, updated_at_ms, permissions, addresses
+                     created_at_ms, updated_at_ms, permissions, addresses, password_hash
                      FROM customer_states WHERE customer_id = ? AND event_id = ?",
                     true,
                 )
@@ -604,6 +794,35 @@ impl Statements {
                 .prepare(
                     "DELETE FROM customer_states WHERE customer_id = ? AND event_id = ?",
                     true,
+                )
+                .await?,
+            insert_reset: es
+                .prepare(
+                    "INSERT INTO password_resets (customer_id, nonce, token_hash, issued_at_ms, expires_at_ms, used)
+                     VALUES (?, ?, ?, ?, ?, false) IF NOT EXISTS",
+                    false,
+                )
+                .await?,
+            replace_reset: es
+                .prepare(
+                    "UPDATE password_resets SET nonce = ?, token_hash = ?, issued_at_ms = ?, expires_at_ms = ?,
+                     used = false WHERE customer_id = ? IF nonce = ?",
+                    false,
+                )
+                .await?,
+            consume_reset: es
+                .prepare(
+                    "UPDATE password_resets SET used = true, nonce = ? WHERE customer_id = ?
+                     IF token_hash = ? AND used = false",
+                    false,
+                )
+                .await?,
+            reset_nonce_serial: es
+                .prepare_serial_read("SELECT nonce FROM password_resets WHERE customer_id = ?")
+                .await?,
+            reset_serial: es
+                .prepare_serial_read(
+                    "SELECT token_hash, issued_at_ms, expires_at_ms, used FROM password_resets WHERE customer_id = ?",
                 )
                 .await?,
         })

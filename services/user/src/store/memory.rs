@@ -5,12 +5,16 @@ use shop_store::{EventStore, ExpectedVersion, NewEvent, StoreError, memory::Memo
 use tokio::sync::Mutex;
 
 use super::{CreateOutcome, Credentials, CustomerStore, version_conflict};
-use crate::domain::Customer;
+use crate::{
+    domain::{Customer, ResetToken},
+    events::reset_stream,
+};
 
 #[derive(Default)]
 struct Inner {
     customers: HashMap<String, (Customer, String)>,
     by_email: HashMap<String, String>,
+    resets: HashMap<String, ResetToken>,
 }
 
 /// A [`CustomerStore`] held in memory, with a [`MemoryEventStore`] outbox.
@@ -90,6 +94,68 @@ impl CustomerStore for MemoryCustomerStore {
         expected_version: u64,
         events: Vec<NewEvent>,
     ) -> Result<(), StoreError> {
+        self.replace(customer, expected_version, None, events).await
+    }
+
+    async fn update_password(
+        &self,
+        customer: Customer,
+        expected_version: u64,
+        password_hash: String,
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
+        self.replace(customer, expected_version, Some(password_hash), events)
+            .await
+    }
+
+    async fn issue_reset(
+        &self,
+        customer_id: &str,
+        token: ResetToken,
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
+        let mut g = self.inner.lock().await;
+        if !g.customers.contains_key(customer_id) {
+            return Err(StoreError::Backend(format!(
+                "no customer {customer_id} to issue a reset token for"
+            )));
+        }
+        self.events
+            .append(
+                &reset_stream(customer_id),
+                ExpectedVersion::Any,
+                events,
+                Vec::new(),
+            )
+            .await?;
+        g.resets.insert(customer_id.to_string(), token);
+        Ok(())
+    }
+
+    async fn reset_token(&self, customer_id: &str) -> Result<Option<ResetToken>, StoreError> {
+        Ok(self.inner.lock().await.resets.get(customer_id).cloned())
+    }
+
+    async fn consume_reset(&self, customer_id: &str, token_hash: &str) -> Result<bool, StoreError> {
+        let mut g = self.inner.lock().await;
+        match g.resets.get_mut(customer_id) {
+            Some(t) if t.token_hash == token_hash && !t.used => {
+                t.used = true;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+impl MemoryCustomerStore {
+    async fn replace(
+        &self,
+        customer: Customer,
+        expected_version: u64,
+        password_hash: Option<String>,
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
         let mut g = self.inner.lock().await;
         let Some((current, _)) = g.customers.get(&customer.id) else {
             return Err(version_conflict(&customer.id, expected_version, 0));
@@ -106,6 +172,9 @@ impl CustomerStore for MemoryCustomerStore {
             .await?;
         if let Some(entry) = g.customers.get_mut(&customer.id) {
             entry.0 = customer;
+            if let Some(hash) = password_hash {
+                entry.1 = hash;
+            }
         }
         Ok(())
     }

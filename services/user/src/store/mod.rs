@@ -4,7 +4,7 @@ use std::future::Future;
 
 use shop_store::{EventStore, NewEvent, StoreError};
 
-use crate::domain::Customer;
+use crate::domain::{Customer, ResetToken};
 
 pub mod cassandra;
 pub mod memory;
@@ -70,6 +70,41 @@ pub trait CustomerStore: Send + Sync + 'static {
         expected_version: u64,
         events: Vec<NewEvent>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Like [`CustomerStore::update`], and also replaces the customer's password hash (PHC string), atomically
+    /// with the record and `events`.
+    fn update_password(
+        &self,
+        customer: Customer,
+        expected_version: u64,
+        password_hash: String,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Makes `token` the customer's current reset token (replacing any earlier one, so older links stop
+    /// working) and appends `events` (the reset mail, on the stream [`crate::events::reset_stream`]); on SQLite
+    /// and in memory atomically, on Cassandra the token is stored first (a mail is never sent for a token that
+    /// was not stored).
+    fn issue_reset(
+        &self,
+        customer_id: &str,
+        token: ResetToken,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The customer's current reset token, if one was ever issued.
+    fn reset_token(
+        &self,
+        customer_id: &str,
+    ) -> impl Future<Output = Result<Option<ResetToken>, StoreError>> + Send;
+
+    /// Marks the current reset token used if it is still the one hashed `token_hash` and unused. Of concurrent
+    /// calls for one token exactly one gets `Ok(true)` (Cassandra: a lightweight transaction).
+    fn consume_reset(
+        &self,
+        customer_id: &str,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Staff permissions from their stored CSV of names ([`shop_kernel::Permissions::to_csv`]). Names this build

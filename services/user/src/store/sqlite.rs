@@ -9,7 +9,10 @@ use shop_store::{
 
 use super::{CreateOutcome, Credentials, CustomerStore, permissions_from_csv, version_conflict};
 
-use crate::domain::{Address, Customer};
+use crate::{
+    domain::{Address, Customer, ResetToken},
+    events::reset_stream,
+};
 
 /// Schema of the user service.
 pub const USER_MIGRATIONS: &[Migration] = &[
@@ -50,6 +53,18 @@ pub const USER_MIGRATIONS: &[Migration] = &[
     Migration {
         name: "user_v2_permissions",
         sql: "ALTER TABLE customers ADD COLUMN permissions TEXT NOT NULL DEFAULT '';",
+    },
+    Migration {
+        name: "user_v3_password_resets",
+        sql: "
+        CREATE TABLE password_resets (
+            customer_id TEXT PRIMARY KEY REFERENCES customers (id) ON DELETE CASCADE,
+            token_hash TEXT NOT NULL,
+            issued_at_ms INTEGER NOT NULL,
+            expires_at_ms INTEGER NOT NULL,
+            used INTEGER NOT NULL DEFAULT 0
+        );
+    ",
     },
 ];
 
@@ -275,11 +290,91 @@ impl CustomerStore for SqliteCustomerStore {
         expected_version: u64,
         events: Vec<NewEvent>,
     ) -> Result<(), StoreError> {
+        self.replace(customer, expected_version, None, events).await
+    }
+
+    async fn update_password(
+        &self,
+        customer: Customer,
+        expected_version: u64,
+        password_hash: String,
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
+        self.replace(customer, expected_version, Some(password_hash), events)
+            .await
+    }
+
+    async fn issue_reset(
+        &self,
+        customer_id: &str,
+        token: ResetToken,
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
+        let customer_id = customer_id.to_string();
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO password_resets (customer_id, token_hash, issued_at_ms, expires_at_ms, used)
+                     VALUES (?1, ?2, ?3, ?4, 0)
+                     ON CONFLICT (customer_id) DO UPDATE SET token_hash = excluded.token_hash,
+                        issued_at_ms = excluded.issued_at_ms, expires_at_ms = excluded.expires_at_ms, used = 0",
+                    params![customer_id, token.token_hash, token.issued_at_ms, token.expires_at_ms],
+                )?;
+                append_in_tx(tx, &reset_stream(&customer_id), ExpectedVersion::Any, &events, &[])?;
+                Ok(())
+            })
+            .await?;
+        self.events.notify_appended();
+        Ok(())
+    }
+
+    async fn reset_token(&self, customer_id: &str) -> Result<Option<ResetToken>, StoreError> {
+        let customer_id = customer_id.to_string();
+        self.db
+            .call(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT token_hash, issued_at_ms, expires_at_ms, used FROM password_resets WHERE customer_id = ?1",
+                )?
+                .query_row([customer_id], |r| {
+                    Ok(ResetToken {
+                        token_hash: r.get(0)?,
+                        issued_at_ms: r.get(1)?,
+                        expires_at_ms: r.get(2)?,
+                        used: r.get(3)?,
+                    })
+                })
+                .optional()?)
+            })
+            .await
+    }
+
+    async fn consume_reset(&self, customer_id: &str, token_hash: &str) -> Result<bool, StoreError> {
+        let (customer_id, token_hash) = (customer_id.to_string(), token_hash.to_string());
+        self.db
+            .write(move |tx| {
+                Ok(tx.execute(
+                    "UPDATE password_resets SET used = 1 WHERE customer_id = ?1 AND token_hash = ?2 AND used = 0",
+                    params![customer_id, token_hash],
+                )? == 1)
+            })
+            .await
+    }
+}
+
+impl SqliteCustomerStore {
+    async fn replace(
+        &self,
+        customer: Customer,
+        expected_version: u64,
+        password_hash: Option<String>,
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
         self.db
             .write(move |tx| {
                 let changed = tx.execute(
                     "UPDATE customers SET first_name = ?1, last_name = ?2, phone = ?3, accepts_marketing = ?4,
-                            default_address_id = ?5, updated_at_ms = ?6, version = ?7, permissions = ?10
+                            default_address_id = ?5, updated_at_ms = ?6, version = ?7, permissions = ?10,
+                            password_hash = COALESCE(?11, password_hash)
                      WHERE id = ?8 AND version = ?9",
                     params![
                         customer.first_name,
@@ -291,7 +386,8 @@ impl CustomerStore for SqliteCustomerStore {
                         customer.version as i64,
                         customer.id,
                         expected_version as i64,
-                        customer.permissions.to_csv()
+                        customer.permissions.to_csv(),
+                        password_hash
                     ],
                 )?;
                 if changed == 0 {
