@@ -93,7 +93,7 @@ async fn a_second_process_learns_writes_from_the_events() {
         a.get_product_by_handle("desk-lamp").unwrap(),
         Some(p.clone())
     );
-    assert_eq!(a.get_variants(&[vs[0].id.clone()]).unwrap(), vs);
+    assert_eq!(a.get_variants(std::slice::from_ref(&vs[0].id)).unwrap(), vs);
     assert!(b.get_product_by_handle("desk-lamp").unwrap().is_none());
     // The index check refuses a duplicate handle or SKU before the store is asked.
     let dup = a.create_product(&staff(), &lamp()).await.unwrap_err();
@@ -156,11 +156,11 @@ async fn a_second_process_learns_writes_from_the_events() {
 
     // Old events delivered late never roll an index back; A catches up from the events.
     feed(&store_a, &b).await;
-    assert_eq!(b.get_products(&[p.id.clone()]).unwrap()[0], p3);
+    assert_eq!(b.get_products(std::slice::from_ref(&p.id)).unwrap()[0], p3);
     feed(&store_a, &a).await;
-    assert_eq!(a.get_products(&[p.id.clone()]).unwrap()[0], p3);
+    assert_eq!(a.get_products(std::slice::from_ref(&p.id)).unwrap()[0], p3);
     assert_eq!(
-        a.get_variants(&[vs[0].id.clone()]).unwrap()[0]
+        a.get_variants(std::slice::from_ref(&vs[0].id)).unwrap()[0]
             .price
             .amount_minor,
         2400
