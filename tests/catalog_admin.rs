@@ -527,3 +527,114 @@ async fn staff_create_stock_sell_and_reprice_a_product() {
     assert_eq!(reloaded, expected);
     shop.stop().await;
 }
+
+/// On Kafka + Cassandra (`THRIFTSHOP_TEST_KAFKA`, `THRIFTSHOP_TEST_CASSANDRA`): staff create and change a
+/// product, conflicts with the seed and with written products are refused, and a restarted shop loads the
+/// written catalog from Cassandra.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_writes_on_kafka_and_cassandra() {
+    let _serial = SERIAL.lock().await;
+    let (Some(brokers), Some(nodes)) = (
+        shop_kernel::test_engine("THRIFTSHOP_TEST_KAFKA"),
+        shop_kernel::test_engine("THRIFTSHOP_TEST_CASSANDRA"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = cluster_config(dir.path(), &brokers, &nodes);
+    cfg.gateway.token_cache_ms = 200;
+    let shop = Shop::start(cfg.clone()).await.expect("shop starts");
+    let mut sam = staff(&shop, "sam@example.com").await;
+    let mut guest = Client::new(&shop);
+    let cols = guest
+        .data(
+            "{ collections(first: 1) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    let collection = cols["collections"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let created = sam
+        .data(&create_q(), json!({ "p": lamp_input(&collection) }))
+        .await;
+    assert_eq!(
+        created["productCreate"]["userErrors"],
+        json!([]),
+        "{created}"
+    );
+    let lamp = &created["productCreate"]["product"];
+    let lamp_id = lamp["id"].as_str().unwrap().to_string();
+    let small = variants(lamp)[0]["id"].as_str().unwrap().to_string();
+
+    let landing = guest.data(LANDING, json!({})).await;
+    let seeded = &landing["products"]["edges"][0]["node"];
+    let seeded_sku = seeded["variants"]["edges"][0]["node"]["sku"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (input, code) in [
+        (
+            json!({ "title": "Thrift Test Lamp", "variants": [{ "sku": "DUP-1", "price": "5" }] }),
+            "HANDLE_TAKEN",
+        ),
+        (
+            json!({ "title": "Dup", "handle": seeded["handle"], "variants": [{ "sku": "DUP-1", "price": "5" }] }),
+            "HANDLE_TAKEN",
+        ),
+        (
+            json!({ "title": "Dup", "variants": [{ "sku": seeded_sku, "price": "5" }] }),
+            "SKU_TAKEN",
+        ),
+        (
+            json!({ "title": "Dup", "variants": [{ "sku": "LAMP-L", "price": "5" }] }),
+            "SKU_TAKEN",
+        ),
+    ] {
+        let bad = sam.data(&create_q(), json!({ "p": input })).await;
+        assert_eq!(bad["productCreate"]["userErrors"][0]["code"], code, "{bad}");
+    }
+    // What the refused creates asked for and did not get stays free.
+    let dup = sam
+        .data(
+            &create_q(),
+            json!({ "p": { "title": "Dup", "variants": [{ "sku": "DUP-1", "price": "5" }] } }),
+        )
+        .await;
+    assert_eq!(dup["productCreate"]["userErrors"], json!([]), "{dup}");
+
+    let updated = sam
+        .data(
+            &update_q(),
+            json!({ "p": { "id": lamp_id, "title": "Thrift Test Lamp II", "handle": "lamp-two",
+                "variants": [{ "id": small, "price": "24.00" }] } }),
+        )
+        .await;
+    assert_eq!(
+        updated["productUpdate"]["userErrors"],
+        json!([]),
+        "{updated}"
+    );
+    let now = guest.data(&by_handle_q(), json!({ "h": "lamp-two" })).await;
+    assert_eq!(now["product"]["title"], "Thrift Test Lamp II");
+    assert_eq!(variants(&now["product"])[0]["price"]["amount"], "24.00");
+    let hits = guest.data(SEARCH, json!({ "q": "sku:LAMP-S" })).await;
+    assert_eq!(hits["products"]["edges"][0]["node"]["id"], lamp_id.as_str());
+
+    drop((sam, guest));
+    shop.stop().await;
+    let mut cfg = cfg;
+    cfg.demo.seed_stock = false;
+    let shop = Shop::start(cfg).await.expect("shop restarts");
+    let mut guest = Client::new(&shop);
+    let reloaded = guest.data(&by_handle_q(), json!({ "h": "lamp-two" })).await;
+    assert_eq!(reloaded, now);
+    let dup = guest.data(&by_handle_q(), json!({ "h": "dup" })).await;
+    assert_eq!(
+        dup["product"]["variants"]["edges"][0]["node"]["sku"],
+        "DUP-1"
+    );
+    shop.stop().await;
+}
