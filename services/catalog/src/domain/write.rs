@@ -1107,6 +1107,38 @@ mod tests {
             let (got, field) = code(update(&p, &vs, &ProductFields::default(), &vars, 9, ids()));
             assert_eq!((got.as_str(), field), (want, at(&path)));
         }
+        // A clash with a variant the input did not touch is reported at the input that caused it.
+        let two = update(
+            &p,
+            &vs,
+            &ProductFields::default(),
+            &[VariantInput {
+                options: Some(vec![SelectedOption {
+                    name: "Size".into(),
+                    value: "L".into(),
+                }]),
+                ..vin("M-2", "10")
+            }],
+            9,
+            ids(),
+        )
+        .unwrap();
+        let (got, field) = code(update(
+            &two.product,
+            &two.variants,
+            &ProductFields::default(),
+            &[VariantInput {
+                id: Some(two.variants[0].id.clone()),
+                sku: Some("M-2".into()),
+                ..Default::default()
+            }],
+            10,
+            ids(),
+        ));
+        assert_eq!(
+            (got.as_str(), field),
+            ("SKU_TAKEN", at(&["variants", "0", "sku"]))
+        );
         // Clearing the compare-at price lets the price rise above it.
         let u = update(
             &p,
