@@ -526,6 +526,9 @@ const ADJUST: &str = r#"mutation($i: InventoryAdjustInput!) {
   inventoryAdjust(input: $i) { inventoryLevel { variantId onHand reserved available } userErrors { field code message } }
 }"#;
 
+const PRODUCT_Q: &str = r#"query($id: ID!) { product(id: $id) { id handle title priceRange { minVariantPrice { amount } }
+  variants(first: 10) { edges { node { id sku price { amount } } } } } }"#;
+
 fn top_level_code(body: &Value) -> String {
     body["errors"][0]["extensions"]["code"]
         .as_str()
@@ -1046,6 +1049,8 @@ async fn another_customer_or_a_guest_cannot_reach_a_customers_objects() {
         "productRecommendations",
         "cartCreate",
         "inventoryAdjust",
+        "productCreate",
+        "productUpdate",
     ];
     let covered: std::collections::BTreeSet<String> = [
         OWNED_CART,
@@ -1126,6 +1131,23 @@ async fn another_customer_or_a_guest_cannot_reach_a_customers_objects() {
     let cart_q = format!("query($id: ID!) {{ cart(id: $id) {{ {CART_FIELDS} note }} }}");
     let ann_cart_before = ann.data(&cart_q, json!({ "id": cart_id })).await;
     let stock_before = stock_of(&mut ann, &ids).await;
+    // The product of Ann's first variant, as everyone sees it (staff-only writes are probed below).
+    let product_id = landing["products"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| {
+            p["node"]["variants"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v["node"]["id"] == ids[0].as_str())
+        })
+        .expect("the product of a picked variant")["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let product_before = ann.data(PRODUCT_Q, json!({ "id": product_id })).await;
 
     let cart_writes: Vec<(&str, String, Value)> = vec![
         ("cartLinesAdd", "mutation($c: ID!, $v: ID!) { cartLinesAdd(cartId: $c, lines: [{ merchandiseId: $v, quantity: 1 }]) { cart { id } userErrors { code } } }".into(), json!({ "c": cart_id, "v": ids[1] })),
@@ -1236,6 +1258,29 @@ async fn another_customer_or_a_guest_cannot_reach_a_customers_objects() {
             "PERMISSION_DENIED",
             "{who}: orderFulfill"
         );
+        // Catalog writes are staff-only (MANAGE_PRODUCTS), whatever product id is given.
+        let r = intruder
+            .gql(
+                "mutation($p: ProductUpdateInput!) { productUpdate(product: $p) { product { id } userErrors { code } } }",
+                json!({ "p": { "id": product_id, "title": "Hacked", "variants": [{ "id": ids[0], "price": "0.01" }] } }),
+            )
+            .await;
+        assert_eq!(
+            top_level_code(&r),
+            "PERMISSION_DENIED",
+            "{who}: productUpdate"
+        );
+        let r = intruder
+            .gql(
+                "mutation($p: ProductCreateInput!) { productCreate(product: $p) { product { id } userErrors { code } } }",
+                json!({ "p": { "title": "Fake", "variants": [{ "sku": "FAKE-1", "price": "1" }] } }),
+            )
+            .await;
+        assert_eq!(
+            top_level_code(&r),
+            "PERMISSION_DENIED",
+            "{who}: productCreate"
+        );
     }
 
     // Nothing of Ann's moved.
@@ -1266,6 +1311,11 @@ async fn another_customer_or_a_guest_cannot_reach_a_customers_objects() {
     assert_eq!(
         ann.data("{ customer { id } }", json!({})).await["customer"]["id"],
         ann_id.as_str()
+    );
+    assert_eq!(
+        guest.data(PRODUCT_Q, json!({ "id": product_id })).await,
+        product_before,
+        "the product is unchanged"
     );
     shop.stop().await;
 }

@@ -56,6 +56,7 @@ fn acls() -> Vec<Acl> {
 
 /// The reviewed matrix: `service.method` → who may call it. Changing an ACL means changing this table.
 const MATRIX: &str = "
+catalog.create_product            admin gateway
 catalog.get_collection_by_handle  admin cart gateway order recommender
 catalog.get_collections           admin cart gateway order recommender
 catalog.get_product_by_handle     admin cart gateway order recommender
@@ -63,6 +64,7 @@ catalog.get_products              admin cart gateway order recommender
 catalog.get_variants              admin cart gateway order recommender
 catalog.list_collections          admin cart gateway order recommender
 catalog.search_products           admin cart gateway order recommender
+catalog.update_product            admin gateway
 inventory.adjust_stock            admin gateway
 inventory.commit                  order
 inventory.get_stock               admin cart gateway order

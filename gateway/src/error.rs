@@ -185,6 +185,38 @@ error_code_enum!(
     aliases { "INVALID_VARIANT_ID" => VARIANT_NOT_FOUND }
 );
 
+error_code_enum!(
+    /// Why a product could not be created or changed.
+    ProductErrorCode {
+        PRODUCT_NOT_FOUND, VARIANT_NOT_FOUND, COLLECTION_NOT_FOUND, HANDLE_TAKEN, SKU_TAKEN, INVALID_HANDLE,
+        INVALID_PRICE, INVALID_COMPARE_AT_PRICE, BLANK, TOO_LONG, INVALID_CHARACTERS, TOO_MANY_TAGS, INVALID_TAG,
+        TOO_MANY_COLLECTIONS, VARIANTS_REQUIRED, TOO_MANY_VARIANTS, INVALID_SKU, INVALID_OPTIONS,
+        DUPLICATE_VARIANT, INVALID_VARIANT, VERSION_CONFLICT,
+    }
+    aliases {}
+);
+
+/// A failed product mutation.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct ProductUserError {
+    /// Path to the input field that caused the error.
+    pub field: Option<Vec<String>>,
+    /// The error message.
+    pub message: String,
+    /// The error code.
+    pub code: Option<ProductErrorCode>,
+}
+
+impl UserErrorType for ProductUserError {
+    fn with_code(field: Option<Vec<String>>, message: String, code: &str) -> Self {
+        Self {
+            field,
+            message,
+            code: Some(ProductErrorCode::from_code(code)),
+        }
+    }
+}
+
 /// A failed stock adjustment.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct InventoryUserError {

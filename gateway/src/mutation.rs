@@ -1,18 +1,23 @@
 //! Mutation root: Shopify-style payloads with `userErrors` for business failures.
-use async_graphql::{Context, ErrorExtensions, ID, InputObject, Object, SimpleObject};
-use shop_idl::{cart as wcart, common, inventory, order as worder, session, user};
+use async_graphql::{
+    Context, ErrorExtensions, ID, InputObject, MaybeUndefined, Object, SimpleObject,
+};
+use shop_idl::{
+    cart as wcart, catalog as wcatalog, common, inventory, order as worder, session, user,
+};
 use shop_kernel::{Actor, Error, ErrorKind, Permission};
 
 use crate::{
     ctx,
     error::{
         ArgPaths, CartUserError, CheckoutUserError, CustomerUserError, GqlResult,
-        InventoryUserError, OrderUserError, Outcome, UserErrorType, outcome,
+        InventoryUserError, OrderUserError, Outcome, ProductUserError, UserErrorType, outcome,
     },
     gid::{self, GidType},
-    scalars::DateTime,
+    scalars::{DateTime, Decimal},
     types::{
         cart::{Cart, CartWarning, CartWarningCode},
+        catalog::Product,
         customer::{Customer, MailingAddress},
         order::{Order, OrderStatus},
     },
@@ -756,6 +761,178 @@ pub struct CustomerAccessTokenDeletePayload {
     pub user_errors: Vec<CustomerUserError>,
 }
 
+/// An option value of a variant, e.g. `Size` = `M`.
+#[derive(InputObject, Debug, Clone)]
+pub struct SelectedOptionInput {
+    /// Option name (1 to 255 characters, unique within the variant).
+    pub name: String,
+    /// Option value (1 to 255 characters).
+    pub value: String,
+}
+
+/// A variant in `productCreate` / `productUpdate`. In an update, a variant with `id` changes that variant of the
+/// product (only the given fields); one without `id` is added (then `sku` and `price` are required).
+#[derive(InputObject, Debug, Clone)]
+pub struct ProductVariantInput {
+    /// Update only: the variant to change.
+    pub id: Option<ID>,
+    /// Stock keeping unit, unique across the catalog (1 to 100 characters).
+    pub sku: Option<String>,
+    /// Title (default: the option values, or `Default Title`).
+    pub title: Option<String>,
+    /// Price in the shop currency, greater than 0 and at most 1000000.
+    pub price: Option<Decimal>,
+    /// Price before a discount, at least `price`; `null` removes it.
+    pub compare_at_price: MaybeUndefined<Decimal>,
+    /// Option values (at most 3).
+    pub options: Option<Vec<SelectedOptionInput>>,
+}
+
+/// A new product (staff with MANAGE_PRODUCTS).
+#[derive(InputObject, Debug, Clone)]
+pub struct ProductCreateInput {
+    /// Unique handle (lower-case letters, digits, dashes); derived from the title when absent.
+    pub handle: Option<String>,
+    /// Title (1 to 255 characters).
+    pub title: String,
+    /// Description, HTML allowed (at most 65536 characters).
+    pub description_html: Option<String>,
+    /// Vendor name.
+    pub vendor: Option<String>,
+    /// Product type.
+    pub product_type: Option<String>,
+    /// Tags (at most 250).
+    pub tags: Option<Vec<String>>,
+    /// Collections the product is in (they must exist).
+    pub collection_ids: Option<Vec<ID>>,
+    /// The variants (1 to 100).
+    pub variants: Vec<ProductVariantInput>,
+}
+
+/// Changes to a product (staff with MANAGE_PRODUCTS): only the given fields change; lists replace the stored ones.
+#[derive(InputObject, Debug, Clone)]
+pub struct ProductUpdateInput {
+    /// The product to change.
+    pub id: ID,
+    /// New unique handle.
+    pub handle: Option<String>,
+    /// New title.
+    pub title: Option<String>,
+    /// New description, HTML allowed.
+    pub description_html: Option<String>,
+    /// New vendor name.
+    pub vendor: Option<String>,
+    /// New product type.
+    pub product_type: Option<String>,
+    /// New tags (replace the current ones).
+    pub tags: Option<Vec<String>>,
+    /// New collections (replace the current ones).
+    pub collection_ids: Option<Vec<ID>>,
+    /// Variants to change (with `id`) or add (without); none is removed.
+    pub variants: Option<Vec<ProductVariantInput>>,
+}
+
+/// Result of `productCreate`.
+#[derive(SimpleObject)]
+pub struct ProductCreatePayload {
+    /// The new product.
+    pub product: Option<Product>,
+    /// Why the product could not be created.
+    pub user_errors: Vec<ProductUserError>,
+}
+
+/// Result of `productUpdate`.
+#[derive(SimpleObject)]
+pub struct ProductUpdatePayload {
+    /// The product after the change.
+    pub product: Option<Product>,
+    /// Why the product could not be changed.
+    pub user_errors: Vec<ProductUserError>,
+}
+
+const PRODUCT_PATHS: ArgPaths = ArgPaths {
+    args: &["product"],
+    default_arg: Some("product"),
+};
+
+/// A product mutation's user error for a service error: field paths in GraphQL names.
+fn product_user_error(e: &Error) -> ProductUserError {
+    let mut err = ProductUserError::from_service(e, PRODUCT_PATHS);
+    if let Some(f) = &mut err.field {
+        for seg in f.iter_mut() {
+            if seg == "description" {
+                *seg = "descriptionHtml".into();
+            }
+        }
+    }
+    err
+}
+
+fn variant_inputs(
+    variants: Vec<ProductVariantInput>,
+    errors: &mut Vec<ProductUserError>,
+) -> Vec<wcatalog::VariantInput> {
+    variants
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let id = v.id.as_ref().and_then(|id| {
+                input_id(
+                    GidType::ProductVariant,
+                    id,
+                    path(["product", "variants", &i.to_string(), "id"]),
+                    errors,
+                )
+            });
+            let (compare_at_price, clear) = match v.compare_at_price {
+                MaybeUndefined::Undefined => (None, None),
+                MaybeUndefined::Null => (None, Some(true)),
+                MaybeUndefined::Value(d) => (Some(d.0.into()), None),
+            };
+            wcatalog::VariantInput {
+                id: id.map(Into::into),
+                sku: v.sku.map(Into::into),
+                title: v.title.map(Into::into),
+                price: v.price.map(|d| d.0.into()),
+                compare_at_price,
+                options: v.options.map(|o| {
+                    o.into_iter()
+                        .map(|o| wcatalog::SelectedOption {
+                            name: o.name.into(),
+                            value: o.value.into(),
+                        })
+                        .collect()
+                }),
+                clear_compare_at_price: clear,
+            }
+        })
+        .collect()
+}
+
+fn collection_inputs(
+    ids: Option<Vec<ID>>,
+    errors: &mut Vec<ProductUserError>,
+) -> Option<Vec<pilota::FastStr>> {
+    ids.map(|ids| {
+        ids.iter()
+            .enumerate()
+            .filter_map(|(i, id)| {
+                input_id(
+                    GidType::Collection,
+                    id,
+                    path(["product", "collectionIds", &i.to_string()]),
+                    errors,
+                )
+                .map(Into::into)
+            })
+            .collect()
+    })
+}
+
+fn strs(v: Option<Vec<String>>) -> Option<Vec<pilota::FastStr>> {
+    v.map(|v| v.into_iter().map(Into::into).collect())
+}
+
 /// Parses a global id in mutation input; failures are collected as user errors.
 fn input_id<U: UserErrorType>(
     ty: GidType,
@@ -1358,6 +1535,103 @@ impl Mutation {
                     user_errors: vec![],
                 },
                 Outcome::User(e) => fail(vec![InventoryUserError::from_service(&e, paths)]),
+            },
+        )
+    }
+
+    /// Creates a product with its variants (staff with MANAGE_PRODUCTS). Business failures (a taken handle or
+    /// SKU, a bad price, an unknown collection, …) are `userErrors` and create nothing.
+    async fn product_create(
+        &self,
+        ctx: &Context<'_>,
+        product: ProductCreateInput,
+    ) -> GqlResult<ProductCreatePayload> {
+        ctx::require(ctx, Permission::ManageProducts)?;
+        let mut errors: Vec<ProductUserError> = Vec::new();
+        let collection_ids = collection_inputs(product.collection_ids, &mut errors);
+        let variants = variant_inputs(product.variants, &mut errors);
+        if !errors.is_empty() {
+            return Ok(ProductCreatePayload {
+                product: None,
+                user_errors: errors,
+            });
+        }
+        let req = wcatalog::CreateProductRequest {
+            handle: product.handle.map(Into::into),
+            title: product.title.into(),
+            description: product.description_html.map(Into::into),
+            vendor: product.vendor.map(Into::into),
+            product_type: product.product_type.map(Into::into),
+            tags: strs(product.tags),
+            collection_ids,
+            variants,
+        };
+        let clients = ctx::clients(ctx)?;
+        Ok(
+            match outcome(shop_rpc::call(
+                "catalog",
+                clients.catalog.create_product(req).await,
+            ))? {
+                Outcome::Ok(resp) => ProductCreatePayload {
+                    product: Some(Product(resp.product)),
+                    user_errors: vec![],
+                },
+                Outcome::User(e) => ProductCreatePayload {
+                    product: None,
+                    user_errors: vec![product_user_error(&e)],
+                },
+            },
+        )
+    }
+
+    /// Changes a product (staff with MANAGE_PRODUCTS): only the given fields change; variants are changed by id
+    /// or added. Business failures are `userErrors` and change nothing.
+    async fn product_update(
+        &self,
+        ctx: &Context<'_>,
+        product: ProductUpdateInput,
+    ) -> GqlResult<ProductUpdatePayload> {
+        ctx::require(ctx, Permission::ManageProducts)?;
+        let mut errors: Vec<ProductUserError> = Vec::new();
+        let id = input_id(
+            GidType::Product,
+            &product.id,
+            path(["product", "id"]),
+            &mut errors,
+        );
+        let collection_ids = collection_inputs(product.collection_ids, &mut errors);
+        let variants = product.variants.map(|v| variant_inputs(v, &mut errors));
+        let Some(id) = id.filter(|_| errors.is_empty()) else {
+            return Ok(ProductUpdatePayload {
+                product: None,
+                user_errors: errors,
+            });
+        };
+        let req = wcatalog::UpdateProductRequest {
+            id: id.into(),
+            handle: product.handle.map(Into::into),
+            title: product.title.map(Into::into),
+            description: product.description_html.map(Into::into),
+            vendor: product.vendor.map(Into::into),
+            product_type: product.product_type.map(Into::into),
+            tags: strs(product.tags),
+            collection_ids,
+            variants,
+        };
+        let clients = ctx::clients(ctx)?;
+        Ok(
+            match outcome(shop_rpc::call(
+                "catalog",
+                clients.catalog.update_product(req).await,
+            ))? {
+                Outcome::Ok(resp) => ProductUpdatePayload {
+                    product: Some(Product(resp.product)),
+                    user_errors: vec![],
+                },
+                Outcome::User(e) => ProductUpdatePayload {
+                    product: None,
+                    user_errors: vec![product_user_error(&e)],
+                },
             },
         )
     }

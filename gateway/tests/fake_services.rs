@@ -149,6 +149,18 @@ impl c::CatalogService for Catalog {
     ) -> ServerResult<c::ListCollectionsResponse, c::CatalogServiceListCollectionsException> {
         reply(unused())
     }
+    async fn create_product(
+        &self,
+        _: c::CreateProductRequest,
+    ) -> ServerResult<c::CreateProductResponse, c::CatalogServiceCreateProductException> {
+        reply(unused())
+    }
+    async fn update_product(
+        &self,
+        _: c::UpdateProductRequest,
+    ) -> ServerResult<c::UpdateProductResponse, c::CatalogServiceUpdateProductException> {
+        reply(unused())
+    }
 }
 
 struct Inventory(Arc<Calls>);

@@ -102,6 +102,48 @@ struct ListCollectionsResponse {
     3: required common.PageInfo page_info,
 }
 
+/// A variant in a product write. In `create_product` every variant is new (`id` absent; `sku`, `price` required).
+/// In `update_product` a variant with `id` changes that existing variant of the product (only the given fields);
+/// one without `id` is added. Prices are decimals in major units of the shop currency ("19.99").
+struct VariantInput {
+    1: optional string id,
+    2: optional string sku,
+    3: optional string title,
+    4: optional string price,
+    5: optional string compare_at_price,
+    6: optional list<SelectedOption> options,
+    /// Update only: removes the compare-at price.
+    7: optional bool clear_compare_at_price,
+}
+
+/// Creates a product (staff with MANAGE_PRODUCTS). `handle` defaults to one derived from the title.
+struct CreateProductRequest {
+    1: optional string handle,
+    2: required string title,
+    3: optional string description,
+    4: optional string vendor,
+    5: optional string product_type,
+    6: optional list<string> tags,
+    7: optional list<string> collection_ids,
+    8: required list<VariantInput> variants,
+}
+struct CreateProductResponse { 1: required Product product, 2: required list<Variant> variants }
+
+/// Changes the given fields of a product (staff with MANAGE_PRODUCTS); absent fields stay as they are. Lists
+/// (`tags`, `collection_ids`) replace the stored ones. Variants are changed by id or added; none is removed.
+struct UpdateProductRequest {
+    1: required string id,
+    2: optional string handle,
+    3: optional string title,
+    4: optional string description,
+    5: optional string vendor,
+    6: optional string product_type,
+    7: optional list<string> tags,
+    8: optional list<string> collection_ids,
+    9: optional list<VariantInput> variants,
+}
+struct UpdateProductResponse { 1: required Product product, 2: required list<Variant> variants }
+
 service CatalogService {
     GetProductsResponse get_products(1: GetProductsRequest req) throws (1: common.ShopError err),
     GetProductByHandleResponse get_product_by_handle(1: GetProductByHandleRequest req) throws (1: common.ShopError err),
@@ -110,4 +152,6 @@ service CatalogService {
     GetCollectionsResponse get_collections(1: GetCollectionsRequest req) throws (1: common.ShopError err),
     GetCollectionByHandleResponse get_collection_by_handle(1: GetCollectionByHandleRequest req) throws (1: common.ShopError err),
     ListCollectionsResponse list_collections(1: ListCollectionsRequest req) throws (1: common.ShopError err),
+    CreateProductResponse create_product(1: CreateProductRequest req) throws (1: common.ShopError err),
+    UpdateProductResponse update_product(1: UpdateProductRequest req) throws (1: common.ShopError err),
 }

@@ -191,8 +191,47 @@ union SessionEvent {
 // ---- catalog (topic shop.catalog.v1) ----
 struct ProductPublished { 1: required string product_id, 2: required string handle, 3: required list<string> variant_ids }
 
+struct CatalogImage { 1: required string url, 2: optional string alt_text, 3: optional i32 width, 4: optional i32 height }
+struct CatalogOption { 1: required string name, 2: required string value }
+
+struct CatalogVariantSnapshot {
+    1: required string id,
+    2: required string sku,
+    3: required string title,
+    4: required common.Money price,
+    5: optional common.Money compare_at_price,
+    6: required list<CatalogOption> options,
+    7: optional CatalogImage image,
+    8: required i32 position,
+}
+
+/// A product as written, with all its variants: enough for any catalog process to update its read index.
+/// `version` is the product stream's sequence number after the write.
+struct CatalogProductSnapshot {
+    1: required string id,
+    2: required string handle,
+    3: required string title,
+    4: required string description,
+    5: required string vendor,
+    6: required string product_type,
+    7: required list<string> tags,
+    8: required list<CatalogImage> images,
+    9: required list<string> collection_ids,
+    10: required list<CatalogVariantSnapshot> variants,
+    11: required i64 created_at_ms,
+    12: required i64 updated_at_ms,
+    13: required i64 version,
+}
+
+/// `catalog.product_created.v1`: staff created a product.
+struct ProductCreated { 1: required CatalogProductSnapshot product }
+/// `catalog.product_updated.v1`: staff changed a product; `changed` names the changed fields (snake_case).
+struct ProductUpdated { 1: required CatalogProductSnapshot product, 2: required list<string> changed }
+
 union CatalogEvent {
     1: ProductPublished product_published,
+    2: ProductCreated product_created,
+    3: ProductUpdated product_updated,
 }
 
 /// Not a service: makes the event types part of the generated code.

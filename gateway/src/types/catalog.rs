@@ -65,6 +65,27 @@ pub async fn load_collection(ctx: &Context<'_>, id: &str) -> GqlResult<Option<Co
         .map(Collection))
 }
 
+/// `html` without its tags (`<…>`), whitespace runs collapsed; text outside tags is kept as it is.
+fn strip_tags(html: &str) -> String {
+    if !html.contains('<') {
+        return html.to_string();
+    }
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Units available to sell of a variant (0 when inventory does not know it).
 async fn available(ctx: &Context<'_>, variant_id: &str) -> GqlResult<i64> {
     let level = ctx::loaders(ctx)?
@@ -201,8 +222,12 @@ impl Product {
     async fn title(&self) -> &str {
         &self.0.title
     }
-    /// Plain-text description.
-    async fn description(&self) -> &str {
+    /// Plain-text description (the HTML description without its tags).
+    async fn description(&self) -> String {
+        strip_tags(&self.0.description)
+    }
+    /// Description as entered, HTML allowed.
+    async fn description_html(&self) -> &str {
         &self.0.description
     }
     /// Vendor name.
@@ -394,8 +419,12 @@ impl Collection {
     async fn title(&self) -> &str {
         &self.0.title
     }
-    /// Plain-text description.
-    async fn description(&self) -> &str {
+    /// Plain-text description (the HTML description without its tags).
+    async fn description(&self) -> String {
+        strip_tags(&self.0.description)
+    }
+    /// Description as entered, HTML allowed.
+    async fn description_html(&self) -> &str {
         &self.0.description
     }
     /// Image of the collection.
@@ -468,4 +497,16 @@ pub async fn search_products(
         resp.cursors,
         &resp.page_info,
     ))
+}
+
+#[cfg(test)]
+mod strip_tests {
+    #[test]
+    fn tags_are_stripped() {
+        assert_eq!(super::strip_tags("plain text"), "plain text");
+        assert_eq!(
+            super::strip_tags("<p>Warm <b>wool</b></p>\n<ul><li>soft</li></ul>"),
+            "Warm wool soft"
+        );
+    }
 }

@@ -122,6 +122,18 @@ impl cat::CatalogService for FakeCatalog {
     {
         unsupported()
     }
+    async fn create_product(
+        &self,
+        _req: cat::CreateProductRequest,
+    ) -> ServerResult<cat::CreateProductResponse, cat::CatalogServiceCreateProductException> {
+        unsupported()
+    }
+    async fn update_product(
+        &self,
+        _req: cat::UpdateProductRequest,
+    ) -> ServerResult<cat::UpdateProductResponse, cat::CatalogServiceUpdateProductException> {
+        unsupported()
+    }
 }
 
 struct Env {

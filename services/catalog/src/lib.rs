@@ -3,6 +3,11 @@
 //! Reads are served from an in-memory index loaded from the store at start. An empty store is seeded with
 //! the demo catalog (one `catalog.product_published.v1` event per product, in the same transaction). The
 //! `catalog.best_selling` projection consumes `order.placed.v1` to count units sold (for `BEST_SELLING`).
+//!
+//! Staff writes (`create_product`, `update_product`) go to the store with their `catalog.product_created.v1` /
+//! `catalog.product_updated.v1` event, then to this process's index. Every catalog process also reads those
+//! events back from the catalog topic in a consumer group of its own ([`INDEX_GROUP_PREFIX`]), so writes made
+//! by other replicas reach its index too (a version check skips what the index already holds).
 
 pub mod app;
 pub mod domain;
@@ -24,6 +29,8 @@ use crate::{
 
 /// Consumer group of the best-selling projection.
 pub const BEST_SELLING_GROUP: &str = "catalog.best_selling";
+/// Prefix of the per-process consumer group that applies product writes to the index (`catalog.index.<id>`).
+pub const INDEX_GROUP_PREFIX: &str = "catalog.index.";
 
 /// Starts the service: opens its store, spawns its outbox relay (and projections), serves Thrift on `listener`
 /// until `shutdown` is cancelled, then drains.
@@ -72,6 +79,23 @@ pub async fn handle_order_delivery<S: CatalogStore>(
     }
 }
 
+/// Handles one delivery from the catalog topic: a product written by any catalog process goes into the index
+/// (unless the index holds that version already). Other catalog events are ignored; undecodable payloads are
+/// logged and skipped.
+pub fn handle_catalog_delivery<S: CatalogStore>(app: &CatalogApp<S>, d: &Delivery) {
+    match events::decode_product_written(&d.message.event_type, d.message.payload.clone()) {
+        Ok(Some((product, variants))) => {
+            if app.apply_product_written(product, variants) {
+                tracing::debug!(stream = %d.message.key, seq = d.message.seq, "applied a product write to the index");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(event_id = %d.message.event_id, error = %e, "skipping an undecodable product event");
+        }
+    }
+}
+
 async fn serve<S: CatalogStore, E: EventStore + Clone>(
     store: S,
     events: E,
@@ -100,6 +124,23 @@ async fn serve<S: CatalogStore, E: EventStore + Clone>(
             shutdown.clone(),
         ))
     };
+    let index_feed = {
+        let app = app.clone();
+        let bus: AnyBus = opts.bus.clone();
+        tokio::spawn(shop_bus::consumer::run_consumer(
+            bus,
+            format!("{INDEX_GROUP_PREFIX}{}", shop_kernel::ids::new_id()),
+            vec![events::CATALOG_TOPIC.into()],
+            move |d: Delivery| {
+                let app = app.clone();
+                async move {
+                    handle_catalog_delivery(&app, &d);
+                    Ok(())
+                }
+            },
+            shutdown.clone(),
+        ))
+    };
     opts.ready.mark_ready();
     let served = shop_idl::catalog::CatalogServiceServer::new(rpc::CatalogRpc::new(app))
         .layer_front(opts.auth.server(acl()))
@@ -112,22 +153,26 @@ async fn serve<S: CatalogStore, E: EventStore + Clone>(
     shutdown.cancel();
     let _ = relay.await;
     let _ = projection.await;
+    let _ = index_feed.await;
     served.map_err(|e| -> BoxError { e.to_string().into() })
 }
 
 /// Who may call which method of this service (service-to-service ACL; see `shop_rpc::auth`).
 pub fn acl() -> shop_rpc::auth::Acl {
     use shop_rpc::auth::{Acl, Identity::*};
-    Acl::new("catalog").allow(
-        &[Gateway, Cart, Order, Recommender, Admin],
-        &[
-            "get_products",
-            "get_product_by_handle",
-            "search_products",
-            "get_variants",
-            "get_collections",
-            "get_collection_by_handle",
-            "list_collections",
-        ],
-    )
+    Acl::new("catalog")
+        .allow(
+            &[Gateway, Cart, Order, Recommender, Admin],
+            &[
+                "get_products",
+                "get_product_by_handle",
+                "search_products",
+                "get_variants",
+                "get_collections",
+                "get_collection_by_handle",
+                "list_collections",
+            ],
+        )
+        // Staff edit the catalog through the gateway (which checks MANAGE_PRODUCTS, as does the service).
+        .allow(&[Gateway, Admin], &["create_product", "update_product"])
 }

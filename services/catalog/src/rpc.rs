@@ -6,11 +6,14 @@ use shop_idl::{
     common,
 };
 use shop_kernel::{Money, Page, PageRequest};
-use shop_rpc::{ServerResult, reply};
+use shop_rpc::{ServerResult, current_actor, reply};
 
 use crate::{
-    app::{CatalogApp, SearchInput},
-    domain::{self, SortKey},
+    app::{CatalogApp, CreateProduct, SearchInput, UpdateProduct},
+    domain::{
+        self, SortKey,
+        write::{ProductFields, VariantInput as DomainVariantInput},
+    },
     store::CatalogStore,
 };
 
@@ -130,6 +133,31 @@ fn sort_key(k: ProductSortKey) -> SortKey {
     }
 }
 
+fn variant_inputs(v: &[wire::VariantInput]) -> Vec<DomainVariantInput> {
+    v.iter()
+        .map(|v| DomainVariantInput {
+            id: v.id.as_ref().map(|s| s.to_string()),
+            sku: v.sku.as_ref().map(|s| s.to_string()),
+            title: v.title.as_ref().map(|s| s.to_string()),
+            price: v.price.as_ref().map(|s| s.to_string()),
+            compare_at_price: v.compare_at_price.as_ref().map(|s| s.to_string()),
+            clear_compare_at_price: v.clear_compare_at_price.unwrap_or(false),
+            options: v.options.as_ref().map(|o| {
+                o.iter()
+                    .map(|o| domain::SelectedOption {
+                        name: o.name.to_string(),
+                        value: o.value.to_string(),
+                    })
+                    .collect()
+            }),
+        })
+        .collect()
+}
+
+fn opt(s: &Option<pilota::FastStr>) -> Option<String> {
+    s.as_ref().map(|s| s.to_string())
+}
+
 fn ids(v: &[pilota::FastStr]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
@@ -229,6 +257,65 @@ impl<S: CatalogStore> CatalogService for CatalogRpc<S> {
                     collections: p.items.iter().map(collection).collect(),
                     cursors: strings(&p.cursors),
                     page_info: page_info(&p),
+                }),
+        )
+    }
+
+    async fn create_product(
+        &self,
+        req: CreateProductRequest,
+    ) -> ServerResult<CreateProductResponse, CatalogServiceCreateProductException> {
+        let input = CreateProduct {
+            fields: ProductFields {
+                handle: opt(&req.handle),
+                title: Some(req.title.to_string()),
+                description: opt(&req.description),
+                vendor: opt(&req.vendor),
+                product_type: opt(&req.product_type),
+                tags: req.tags.as_deref().map(ids),
+                collection_ids: req.collection_ids.as_deref().map(ids),
+            },
+            variants: variant_inputs(&req.variants),
+        };
+        reply(
+            self.app
+                .create_product(&current_actor(), &input)
+                .await
+                .map(|(p, vs)| CreateProductResponse {
+                    product: product(&p),
+                    variants: vs.iter().map(variant).collect(),
+                }),
+        )
+    }
+
+    async fn update_product(
+        &self,
+        req: UpdateProductRequest,
+    ) -> ServerResult<UpdateProductResponse, CatalogServiceUpdateProductException> {
+        let input = UpdateProduct {
+            id: req.id.to_string(),
+            fields: ProductFields {
+                handle: opt(&req.handle),
+                title: opt(&req.title),
+                description: opt(&req.description),
+                vendor: opt(&req.vendor),
+                product_type: opt(&req.product_type),
+                tags: req.tags.as_deref().map(ids),
+                collection_ids: req.collection_ids.as_deref().map(ids),
+            },
+            variants: req
+                .variants
+                .as_deref()
+                .map(variant_inputs)
+                .unwrap_or_default(),
+        };
+        reply(
+            self.app
+                .update_product(&current_actor(), &input)
+                .await
+                .map(|(p, vs)| UpdateProductResponse {
+                    product: product(&p),
+                    variants: vs.iter().map(variant).collect(),
                 }),
         )
     }

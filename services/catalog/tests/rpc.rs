@@ -20,10 +20,14 @@ struct Harness {
 }
 
 async fn start(storage: Storage) -> Harness {
+    start_on(storage, MemoryBus::new()).await
+}
+
+/// A catalog service on `storage`, connected to `bus` (several services may share both: replicas).
+async fn start_on(storage: Storage, bus: MemoryBus) -> Harness {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let bus = MemoryBus::new();
     let auth = shop_rpc::auth::ServiceAuth::ephemeral();
     let opts = ServiceOptions {
         storage,
@@ -660,4 +664,117 @@ async fn best_selling_projection_and_relay() {
     );
     assert_eq!(r.total_count, all.total_count);
     h.stop().await;
+}
+
+fn staff() -> shop_kernel::Actor {
+    shop_kernel::Actor::customer("staff-1").with_permissions(
+        shop_kernel::Permissions::default().with(shop_kernel::Permission::ManageProducts),
+    )
+}
+
+fn lamp_request() -> CreateProductRequest {
+    CreateProductRequest {
+        handle: None,
+        title: "Replica Lamp".into(),
+        description: Some("<p>Bright</p>".into()),
+        vendor: Some("Lumen".into()),
+        product_type: None,
+        tags: Some(vec!["light".into()]),
+        collection_ids: None,
+        variants: vec![VariantInput {
+            id: None,
+            sku: Some("REP-1".into()),
+            title: None,
+            price: Some("12.50".into()),
+            compare_at_price: None,
+            options: None,
+            clear_compare_at_price: None,
+        }],
+    }
+}
+
+/// Staff writes over Thrift: refused without MANAGE_PRODUCTS (defense in depth behind the gateway); a write on
+/// one replica reaches the other replica's index through the catalog topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_writes_reach_every_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = MemoryBus::new();
+    let a = start_on(Storage::Sqlite(dir.path().to_path_buf()), bus.clone()).await;
+    // Wait until A has seeded, so that B finds the seed.
+    a.search(None, ProductSortKey::ID, false, first(1))
+        .await
+        .unwrap();
+    let b = start_on(Storage::Sqlite(dir.path().to_path_buf()), bus.clone()).await;
+
+    for actor in [
+        shop_kernel::Actor::guest(),
+        shop_kernel::Actor::customer("c1"),
+    ] {
+        let r = shop_rpc::with_actor(&actor, a.client.create_product(lamp_request())).await;
+        let e = shop_rpc::call("catalog", r).unwrap_err();
+        assert_eq!(
+            (e.kind, e.code.as_ref()),
+            (
+                shop_kernel::ErrorKind::PermissionDenied,
+                "CALLER_NOT_ALLOWED"
+            )
+        );
+    }
+    let r = shop_rpc::with_actor(&staff(), a.client.create_product(lamp_request())).await;
+    let created = shop_rpc::call("catalog", r).unwrap();
+    assert_eq!(created.product.handle, "replica-lamp");
+    assert_eq!(created.variants[0].price.amount_minor, 1250);
+    let by_handle = |h: &Harness| {
+        let client = h.client.clone();
+        async move {
+            let r = client
+                .get_product_by_handle(GetProductByHandleRequest {
+                    handle: "replica-lamp".into(),
+                })
+                .await;
+            shop_rpc::call("catalog", r).unwrap().product
+        }
+    };
+    assert_eq!(by_handle(&a).await.unwrap().id, created.product.id);
+    let mut seen = None;
+    for _ in 0..100 {
+        seen = by_handle(&b).await;
+        if seen.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen.map(|p| p.id), Some(created.product.id.clone()));
+
+    // An update on B (its index now current) reaches A.
+    let r = shop_rpc::with_actor(
+        &staff(),
+        b.client.update_product(UpdateProductRequest {
+            id: created.product.id.clone(),
+            handle: None,
+            title: Some("Replica Lamp II".into()),
+            description: None,
+            vendor: None,
+            product_type: None,
+            tags: None,
+            collection_ids: None,
+            variants: None,
+        }),
+    )
+    .await;
+    assert_eq!(
+        shop_rpc::call("catalog", r).unwrap().product.title,
+        "Replica Lamp II"
+    );
+    let mut title = String::new();
+    for _ in 0..100 {
+        title = by_handle(&a).await.unwrap().title.to_string();
+        if title == "Replica Lamp II" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(title, "Replica Lamp II");
+    a.stop().await;
+    b.stop().await;
 }

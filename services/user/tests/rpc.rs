@@ -123,7 +123,10 @@ async fn register_and_authenticate() -> anyhow::Result<()> {
     };
     for actor in [Actor::customer(ann.id.to_string()), Actor::guest()] {
         let e = with_actor(&actor, async {
-            call("user", svc.admin.set_permissions(grant("ann@example.com")).await)
+            call(
+                "user",
+                svc.admin.set_permissions(grant("ann@example.com")).await,
+            )
         })
         .await
         .unwrap_err();
@@ -133,7 +136,10 @@ async fn register_and_authenticate() -> anyhow::Result<()> {
         );
     }
     let staff = with_actor(&system(), async {
-        call("user", svc.admin.set_permissions(grant("ANN@example.com")).await)
+        call(
+            "user",
+            svc.admin.set_permissions(grant("ANN@example.com")).await,
+        )
     })
     .await?
     .customer;

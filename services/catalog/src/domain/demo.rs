@@ -502,6 +502,7 @@ pub fn demo_catalog(base_ms: i64) -> CatalogData {
                 max_price: Money::new(prices.iter().copied().max().unwrap_or(0), "USD"),
                 created_at_ms,
                 updated_at_ms,
+                version: 1,
             });
         }
     }

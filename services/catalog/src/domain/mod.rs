@@ -5,6 +5,7 @@
 
 pub mod demo;
 pub mod query;
+pub mod write;
 
 use std::{
     cmp::Ordering,
@@ -72,6 +73,9 @@ pub struct Product {
     pub max_price: Money,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// Version of the product: the sequence number of its stream's last event (1 when published or created;
+    /// each update adds one).
+    pub version: i64,
 }
 
 /// A curated group of products.
@@ -177,6 +181,24 @@ pub(crate) struct SearchDoc {
     pub skus: Vec<String>,
 }
 
+impl SearchDoc {
+    fn of<'a>(p: &Product, variant: impl Fn(&str) -> Option<&'a Variant>) -> Self {
+        SearchDoc {
+            title: p.title.to_lowercase(),
+            description: p.description.to_lowercase(),
+            vendor: p.vendor.to_lowercase(),
+            product_type: p.product_type.to_lowercase(),
+            tags: p.tags.iter().map(|t| t.to_lowercase()).collect(),
+            skus: p
+                .variant_ids
+                .iter()
+                .filter_map(|v| variant(v))
+                .map(|v| v.sku.to_lowercase())
+                .collect(),
+        }
+    }
+}
+
 /// The read model: every product, variant and collection, indexed for lookups and search.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
@@ -185,6 +207,7 @@ pub struct Catalog {
     product_by_id: HashMap<String, usize>,
     product_by_handle: HashMap<String, usize>,
     variants: HashMap<String, Variant>,
+    variant_by_sku: HashMap<String, String>,
     collections: Vec<Collection>,
     collection_by_id: HashMap<String, usize>,
     collection_by_handle: HashMap<String, usize>,
@@ -204,21 +227,13 @@ impl Catalog {
             variants.into_iter().map(|v| (v.id.clone(), v)).collect();
         let docs = products
             .iter()
-            .map(|p| SearchDoc {
-                title: p.title.to_lowercase(),
-                description: p.description.to_lowercase(),
-                vendor: p.vendor.to_lowercase(),
-                product_type: p.product_type.to_lowercase(),
-                tags: p.tags.iter().map(|t| t.to_lowercase()).collect(),
-                skus: p
-                    .variant_ids
-                    .iter()
-                    .filter_map(|v| variants.get(v))
-                    .map(|v| v.sku.to_lowercase())
-                    .collect(),
-            })
+            .map(|p| SearchDoc::of(p, |id| variants.get(id)))
             .collect();
         Self {
+            variant_by_sku: variants
+                .values()
+                .map(|v| (v.sku.clone(), v.id.clone()))
+                .collect(),
             product_by_id: products
                 .iter()
                 .enumerate()
@@ -284,6 +299,65 @@ impl Catalog {
     /// All collections in display order.
     pub fn collections(&self) -> &[Collection] {
         &self.collections
+    }
+
+    /// The variants of a product, in position order.
+    pub fn variants_of(&self, product: &Product) -> Vec<Variant> {
+        product
+            .variant_ids
+            .iter()
+            .filter_map(|id| self.variants.get(id).cloned())
+            .collect()
+    }
+
+    /// The variant holding `sku`, if any.
+    pub fn variant_by_sku(&self, sku: &str) -> Option<&Variant> {
+        self.variant_by_sku
+            .get(sku)
+            .and_then(|id| self.variants.get(id))
+    }
+
+    /// Puts a written product (and all its variants) into the index, unless the index already holds that
+    /// product at the same or a newer version (events may arrive again or late). Returns whether it changed.
+    pub fn upsert(&mut self, product: Product, variants: Vec<Variant>) -> bool {
+        let slot = self.product_by_id.get(&product.id).copied();
+        if let Some(i) = slot {
+            let old = &self.products[i];
+            if old.version >= product.version {
+                return false;
+            }
+            if self.product_by_handle.get(&old.handle) == Some(&i) {
+                self.product_by_handle.remove(&old.handle);
+            }
+            for vid in old.variant_ids.clone() {
+                if let Some(v) = self.variants.remove(&vid)
+                    && self.variant_by_sku.get(&v.sku) == Some(&vid)
+                {
+                    self.variant_by_sku.remove(&v.sku);
+                }
+            }
+        }
+        for v in variants {
+            self.variant_by_sku.insert(v.sku.clone(), v.id.clone());
+            self.variants.insert(v.id.clone(), v);
+        }
+        let doc = SearchDoc::of(&product, |id| self.variants.get(id));
+        let i = match slot {
+            Some(i) => {
+                self.products[i] = product;
+                self.docs[i] = doc;
+                i
+            }
+            None => {
+                self.products.push(product);
+                self.docs.push(doc);
+                self.products.len() - 1
+            }
+        };
+        let p = &self.products[i];
+        self.product_by_id.insert(p.id.clone(), i);
+        self.product_by_handle.insert(p.handle.clone(), i);
+        true
     }
 
     /// Units sold of a product (0 if never sold).
@@ -388,6 +462,7 @@ mod tests {
             max_price: usd(price),
             created_at_ms: created,
             updated_at_ms: created,
+            version: 1,
         };
         (p, v)
     }

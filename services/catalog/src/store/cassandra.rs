@@ -35,6 +35,30 @@
 //! adapter's UNIQUE constraints); the head LWT serializes seeds, so no per-handle LWT is needed while seeding
 //! is the only write of products. The first seed claims the catalog even if it holds no product.
 //!
+//! # Staff writes: products created or updated after the seed
+//!
+//! The seed's generation is never rewritten. A product written by staff is its stream's events: every
+//! `catalog.product_created.v1` / `catalog.product_updated.v1` carries the whole product with its variants, so
+//! the append (one conditional batch on the stream's partition: [`ExpectedVersion::NoStream`] for a create,
+//! `Exact(version)` for an update) *is* the write and its event, committed together. Written streams carry the
+//! tag [`WRITTEN_TAG`]; [`CatalogStore::load`] overlays their latest snapshots on the seed (a seed product keeps
+//! its position; new products follow in creation order). A product's version is its stream's version.
+//!
+//! **Unique handles and SKUs** are LWT claims in `catalog_keys (key PRIMARY KEY, product_id, nonce,
+//! claimed_at_ms)`, keys `handle:<h>` and `sku:<s>`. Before its append, a write claims every key its product
+//! does not already hold (`INSERT … IF NOT EXISTS` with a nonce of this attempt; a CAS with an unknown outcome
+//! is settled by a SERIAL read of the nonce, never retried blindly). A key whose claim belongs to another product
+//! is taken while that product's current state holds it, and also while the claim is younger than the claim
+//! grace (its write may still be in flight); an older claim its product does not hold is abandoned and taken
+//! over with `UPDATE … IF nonce = <theirs>` (a product with no events is first sealed, so its create can never
+//! commit). A product refreshing its own old claim does the same, so a taker and the owner cannot both win.
+//! Keys of the seed have no claim row: the seed product that holds one (as its current state says) owns it.
+//! When a write fails, the claims this attempt inserted or took over from another product are released
+//! (`DELETE … IF nonce = ours`; a write that relies on a claim always puts its own nonce in it first, so a
+//! release never removes a claim another write relies on). Claims taken over from another write of the same
+//! product, and claims a product no longer holds after a change, stay until they are abandoned (after the grace,
+//! another product may take them).
+//!
 //! # Units sold
 //!
 //! [`CatalogStore::record_sales`] is [`CassandraTallies::apply_once`] over the groups `sales:<shard>`
@@ -60,8 +84,15 @@ use shop_store::{
     },
 };
 
-use super::{CatalogStore, StreamEvent};
+use super::{CatalogStore, ProductWrite, StreamEvent, WriteError, check_write};
 use crate::domain::{CatalogData, Collection, Image, Product, SelectedOption, Variant};
+
+/// Tag of the streams of products written by staff (created, or seeded and then updated).
+pub const WRITTEN_TAG: &str = "catalog:written";
+/// Times a key claim is attempted again when its holder changed while it was being looked at.
+const CLAIM_ATTEMPTS: usize = 3;
+/// Margin added to the event store's marker grace before an unheld key claim counts as abandoned (clock skew).
+const CLOCK_SKEW_ALLOWANCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Rows per partition of the generation tables.
 const BUCKET: usize = 500;
@@ -152,6 +183,15 @@ pub const CATALOG_MIGRATIONS: &[(&str, &str)] = &[
             stream text,
             events frozen<list<tuple<text, text, text, bigint, text, blob>>>,
             PRIMARY KEY ((generation, bucket), position)
+        )",
+    ),
+    (
+        "catalog_0006_keys",
+        "CREATE TABLE IF NOT EXISTS catalog_keys (
+            key text PRIMARY KEY,
+            product_id text,
+            nonce text,
+            claimed_at_ms bigint
         )",
     ),
 ];
@@ -346,6 +386,7 @@ impl ProductRow {
             max_price: Money::new(self.max_price_minor, self.currency),
             created_at_ms: self.created_at_ms,
             updated_at_ms: self.updated_at_ms,
+            version: 1,
         })
     }
 }
@@ -427,6 +468,49 @@ fn check_unique(data: &CatalogData) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The seed with the written products laid over it: a written seed product replaces the seed's (keeping its
+/// position), new products follow in creation order; variants by product position, then variant position.
+fn overlay(seed: &CatalogData, written: Vec<(Product, Vec<Variant>)>) -> CatalogData {
+    let mut products = seed.products.clone();
+    let mut position: HashMap<String, usize> = products
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.clone(), i))
+        .collect();
+    let mut written = written;
+    written.sort_by(|(a, _), (b, _)| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+    let mut replaced: HashMap<String, Vec<Variant>> = HashMap::new();
+    for (p, vs) in written {
+        match position.get(&p.id) {
+            Some(&i) => products[i] = p.clone(),
+            None => {
+                position.insert(p.id.clone(), products.len());
+                products.push(p.clone());
+            }
+        }
+        replaced.insert(p.id, vs);
+    }
+    let mut variants: Vec<Variant> = seed
+        .variants
+        .iter()
+        .filter(|v| !replaced.contains_key(&v.product_id))
+        .cloned()
+        .collect();
+    variants.extend(replaced.into_values().flatten());
+    variants.sort_by_key(|v| {
+        (
+            position.get(&v.product_id).copied().unwrap_or(usize::MAX),
+            v.position,
+        )
+    });
+    CatalogData {
+        collections: seed.collections.clone(),
+        products,
+        variants,
+        units_sold: Vec::new(),
+    }
+}
+
 /// The seed's events grouped by stream, streams in order of first appearance.
 fn by_stream(events: Vec<StreamEvent>) -> Vec<(String, Vec<NewEvent>)> {
     let mut order: Vec<(String, Vec<NewEvent>)> = Vec::new();
@@ -460,6 +544,76 @@ struct Statements {
     drop_products: PreparedStatement,
     drop_variants: PreparedStatement,
     drop_seed_events: PreparedStatement,
+    claim_key: PreparedStatement,
+    take_over_key: PreparedStatement,
+    release_key: PreparedStatement,
+    key_nonce_serial: PreparedStatement,
+    key_holder_serial: PreparedStatement,
+}
+
+/// The seed's catalog (immutable once committed) and which seed product each of its keys belongs to.
+struct Seed {
+    data: CatalogData,
+    position: HashMap<String, usize>,
+    key_owner: HashMap<String, String>,
+}
+
+impl Seed {
+    fn new(data: CatalogData) -> Self {
+        let position = data
+            .products
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.clone(), i))
+            .collect();
+        let mut key_owner = HashMap::new();
+        for p in &data.products {
+            key_owner.insert(handle_key(&p.handle), p.id.clone());
+        }
+        for v in &data.variants {
+            key_owner.insert(sku_key(&v.sku), v.product_id.clone());
+        }
+        Self {
+            data,
+            position,
+            key_owner,
+        }
+    }
+
+    fn product(&self, id: &str) -> Option<(Product, Vec<Variant>)> {
+        let p = self.data.products.get(*self.position.get(id)?)?;
+        let vs = self
+            .data
+            .variants
+            .iter()
+            .filter(|v| v.product_id == id)
+            .cloned()
+            .collect();
+        Some((p.clone(), vs))
+    }
+}
+
+fn handle_key(handle: &str) -> String {
+    format!("handle:{handle}")
+}
+
+fn sku_key(sku: &str) -> String {
+    format!("sku:{sku}")
+}
+
+/// The unique keys a product holds: its handle, then its SKUs.
+fn keys_of(p: &Product, variants: &[Variant]) -> Vec<String> {
+    std::iter::once(handle_key(&p.handle))
+        .chain(variants.iter().map(|v| sku_key(&v.sku)))
+        .collect()
+}
+
+/// The holder of a key claim, read at SERIAL consistency.
+#[derive(DeserializeRow)]
+struct KeyHolderRow {
+    product_id: Option<String>,
+    nonce: Option<String>,
+    claimed_at_ms: Option<i64>,
 }
 
 /// A [`CatalogStore`] on Cassandra / ScyllaDB (see the module documentation). Cheap to clone.
@@ -468,6 +622,8 @@ pub struct CassandraCatalogStore {
     events: CassandraEventStore,
     tallies: CassandraTallies,
     st: std::sync::Arc<Statements>,
+    /// The committed seed, read once.
+    seed: std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<Seed>>>,
 }
 
 impl std::fmt::Debug for CassandraCatalogStore {
@@ -495,6 +651,7 @@ impl CassandraCatalogStore {
             events,
             tallies,
             st: std::sync::Arc::new(st),
+            seed: Default::default(),
         };
         store.head().await?;
         Ok(store)
@@ -643,6 +800,271 @@ impl CassandraCatalogStore {
         }
     }
 
+    /// The committed seed's data (read once, then cached: it never changes); `None` before seeding.
+    async fn seed(&self) -> Result<Option<std::sync::Arc<Seed>>, StoreError> {
+        if let Some(seed) = self.seed.get() {
+            return Ok(Some(seed.clone()));
+        }
+        let Some(head) = self.head().await? else {
+            return Ok(None);
+        };
+        let generation = head.generation.unwrap_or_default();
+        let (collections, products, variants) = future::try_join3(
+            self.read_generation::<CollectionRow>(
+                &self.st.collections,
+                &generation,
+                head.collections.unwrap_or(0),
+            ),
+            self.read_generation::<ProductRow>(
+                &self.st.products,
+                &generation,
+                head.products.unwrap_or(0),
+            ),
+            self.read_generation::<VariantRow>(
+                &self.st.variants,
+                &generation,
+                head.variants.unwrap_or(0),
+            ),
+        )
+        .await?;
+        let collections = collections
+            .into_iter()
+            .map(CollectionRow::into_domain)
+            .collect::<Result<Vec<_>, _>>()?;
+        let products = products
+            .into_iter()
+            .map(ProductRow::into_domain)
+            .collect::<Result<Vec<_>, _>>()?;
+        // As the SQLite adapter orders them: by product position, then variant position.
+        let rank: HashMap<&str, usize> = products
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.as_str(), i))
+            .collect();
+        let mut variants = variants
+            .into_iter()
+            .map(VariantRow::into_domain)
+            .collect::<Result<Vec<_>, _>>()?;
+        variants.sort_by_key(|v| {
+            (
+                rank.get(v.product_id.as_str())
+                    .copied()
+                    .unwrap_or(usize::MAX),
+                v.position,
+            )
+        });
+        let seed = std::sync::Arc::new(Seed::new(CatalogData {
+            collections,
+            products,
+            variants,
+            units_sold: Vec::new(),
+        }));
+        Ok(Some(self.seed.get_or_init(|| async { seed }).await.clone()))
+    }
+
+    /// The current state of product `id` at its stream's version: the latest snapshot of a written product, the
+    /// seed's product while only published; `None` if the product has no events.
+    async fn current(&self, id: &str) -> Result<Option<(Product, Vec<Variant>)>, StoreError> {
+        let events = self.events.load(id).await?;
+        let Some(last) = events.last() else {
+            return Ok(None);
+        };
+        let version = last.seq as i64;
+        let found = match crate::events::decode_product_written(
+            &last.event.event_type,
+            last.event.payload.clone(),
+        ) {
+            Ok(Some(written)) => Some(written),
+            Ok(None) => self.seed().await?.and_then(|s| s.product(id)),
+            Err(e) => {
+                return Err(StoreError::Backend(format!(
+                    "cassandra: product {id}: undecodable event: {e}"
+                )));
+            }
+        };
+        Ok(found.map(|(mut p, vs)| {
+            p.version = version;
+            (p, vs)
+        }))
+    }
+
+    /// The current state of every product written by staff.
+    async fn written_products(&self) -> Result<Vec<(Product, Vec<Variant>)>, StoreError> {
+        let ids = self.events.streams_by_tag(WRITTEN_TAG).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(FAN_OUT) {
+            let found = future::try_join_all(chunk.iter().map(|id| self.current(id))).await?;
+            out.extend(found.into_iter().flatten());
+        }
+        Ok(out)
+    }
+
+    /// How old a claim its product does not hold must be before it counts as abandoned (module docs).
+    fn claim_grace_ms(&self) -> i64 {
+        (self.events.marker_grace() + CLOCK_SKEW_ALLOWANCE).as_millis() as i64
+    }
+
+    /// Does product `owner`'s current state hold `key`?
+    async fn holds(&self, owner: &str, key: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .current(owner)
+            .await?
+            .is_some_and(|(p, vs)| keys_of(&p, &vs).iter().any(|k| k == key)))
+    }
+
+    /// Claims `key` for `product_id` with this attempt's `nonce` (module docs); `Ok(None)` if another product
+    /// holds it or may still commit a write holding it. `Ok(Some(release))`: claimed; `release` says whether a
+    /// failure of this attempt should delete the claim (not when it was taken over from another write of the same
+    /// product, which may rely on it).
+    async fn claim_key(
+        &self,
+        product_id: &str,
+        key: &str,
+        nonce: &str,
+    ) -> Result<Option<bool>, StoreError> {
+        let st = &self.st;
+        if let Some(seed) = self.seed().await?
+            && let Some(owner) = seed.key_owner.get(key)
+            && owner != product_id
+            && self.holds(owner, key).await?
+        {
+            return Ok(None);
+        }
+        for _ in 0..CLAIM_ATTEMPTS {
+            let now = shop_kernel::now_ms();
+            if self
+                .events
+                .claim(
+                    &st.claim_key,
+                    (key, product_id, nonce, now),
+                    &st.key_nonce_serial,
+                    key,
+                    nonce,
+                )
+                .await?
+            {
+                return Ok(Some(true));
+            }
+            let holder = self
+                .session()
+                .execute_unpaged(&st.key_holder_serial, (key,))
+                .await?
+                .into_rows_result()?
+                .maybe_first_row::<KeyHolderRow>()?;
+            // Released since our attempt: claim again.
+            let Some(holder) = holder else { continue };
+            let holder_id = holder.product_id.unwrap_or_default();
+            let holder_nonce = holder.nonce.unwrap_or_default();
+            let same_product = holder_id == product_id;
+            if !same_product {
+                if self.holds(&holder_id, key).await? {
+                    return Ok(None);
+                }
+                if now - holder.claimed_at_ms.unwrap_or(0) < self.claim_grace_ms() {
+                    return Ok(None);
+                }
+                // A product without events whose create is abandoned: fence it so it can never commit.
+                if self.events.last_event(&holder_id).await?.is_none()
+                    && !self.events.seal_empty_stream(&holder_id).await?
+                {
+                    return Ok(None);
+                }
+            }
+            // Another write of the same product (refreshed: our nonce and time fence takers), or abandoned: one
+            // taker wins.
+            let won = self
+                .events
+                .claim(
+                    &st.take_over_key,
+                    (product_id, nonce, now, key, &holder_nonce),
+                    &st.key_nonce_serial,
+                    key,
+                    nonce,
+                )
+                .await?;
+            return Ok(won.then_some(!same_product));
+        }
+        Ok(None)
+    }
+
+    /// Claims `keys` in order; on the first taken one, releases what this attempt claimed and says which.
+    /// Returns the claims a later failure of this attempt should release.
+    async fn claim_keys(
+        &self,
+        product_id: &str,
+        keys: &[String],
+        nonce: &str,
+    ) -> Result<Vec<String>, WriteError> {
+        let mut claimed = Vec::new();
+        for key in keys {
+            match self.claim_key(product_id, key, nonce).await {
+                Ok(Some(release)) => {
+                    if release {
+                        claimed.push(key.clone());
+                    }
+                }
+                Ok(None) => {
+                    self.release_keys(&claimed, nonce).await;
+                    return Err(match key.split_once(':') {
+                        Some(("handle", h)) => WriteError::HandleTaken(h.to_string()),
+                        Some((_, s)) => WriteError::SkuTaken(s.to_string()),
+                        None => WriteError::SkuTaken(key.clone()),
+                    });
+                }
+                Err(e) => {
+                    // The last claim's outcome may be unknown; the others are ours and can go.
+                    self.release_keys(&claimed, nonce).await;
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Releases this attempt's claims (only rows still carrying `nonce`). Best effort: a claim left behind is
+    /// abandoned once its grace is over.
+    async fn release_keys(&self, keys: &[String], nonce: &str) {
+        for key in keys {
+            if let Err(e) = self
+                .session()
+                .execute_unpaged(&self.st.release_key, (key, nonce))
+                .await
+            {
+                tracing::warn!(key, error = %e, "releasing a catalog key claim failed; it stays until abandoned");
+            }
+        }
+    }
+
+    /// Claims the keys `write` needs beyond those in `held`, appends its events, and releases the claims if the
+    /// append is refused.
+    async fn claim_and_append(
+        &self,
+        write: ProductWrite,
+        held: &HashSet<String>,
+        expected: ExpectedVersion,
+    ) -> Result<(), WriteError> {
+        let id = write.product.id.clone();
+        let keys: Vec<String> = keys_of(&write.product, &write.variants)
+            .into_iter()
+            .filter(|k| !held.contains(k))
+            .collect();
+        let nonce = shop_kernel::ids::new_id();
+        let claimed = self.claim_keys(&id, &keys, &nonce).await?;
+        match self
+            .events
+            .append(&id, expected, write.events, vec![WRITTEN_TAG.to_string()])
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(StoreError::Conflict { .. }) => {
+                self.release_keys(&claimed, &nonce).await;
+                Err(WriteError::VersionConflict)
+            }
+            // The append's outcome may be unknown: keep the claims (they are abandoned later if it failed).
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The head LWT; `true` if `generation` became the catalog. A timeout is settled by a SERIAL read.
     async fn claim_head(
         &self,
@@ -698,60 +1120,11 @@ impl CatalogStore for CassandraCatalogStore {
             Ok::<_, StoreError>(units)
         };
         let data = async {
-            let Some(head) = self.head().await? else {
+            let Some(seed) = self.seed().await? else {
                 return Ok(CatalogData::default());
             };
-            let generation = head.generation.unwrap_or_default();
-            let (collections, products, variants) = future::try_join3(
-                self.read_generation::<CollectionRow>(
-                    &self.st.collections,
-                    &generation,
-                    head.collections.unwrap_or(0),
-                ),
-                self.read_generation::<ProductRow>(
-                    &self.st.products,
-                    &generation,
-                    head.products.unwrap_or(0),
-                ),
-                self.read_generation::<VariantRow>(
-                    &self.st.variants,
-                    &generation,
-                    head.variants.unwrap_or(0),
-                ),
-            )
-            .await?;
-            let collections = collections
-                .into_iter()
-                .map(CollectionRow::into_domain)
-                .collect::<Result<Vec<_>, _>>()?;
-            let products = products
-                .into_iter()
-                .map(ProductRow::into_domain)
-                .collect::<Result<Vec<_>, _>>()?;
-            // As the SQLite adapter orders them: by product position, then variant position.
-            let rank: HashMap<&str, usize> = products
-                .iter()
-                .enumerate()
-                .map(|(i, p)| (p.id.as_str(), i))
-                .collect();
-            let mut variants = variants
-                .into_iter()
-                .map(VariantRow::into_domain)
-                .collect::<Result<Vec<_>, _>>()?;
-            variants.sort_by_key(|v| {
-                (
-                    rank.get(v.product_id.as_str())
-                        .copied()
-                        .unwrap_or(usize::MAX),
-                    v.position,
-                )
-            });
-            Ok::<_, StoreError>(CatalogData {
-                collections,
-                products,
-                variants,
-                units_sold: Vec::new(),
-            })
+            let written = self.written_products().await?;
+            Ok::<_, StoreError>(overlay(&seed.data, written))
         };
         let (mut data, units) = future::try_join(data, sales).await?;
         data.units_sold = units;
@@ -830,6 +1203,49 @@ impl CatalogStore for CassandraCatalogStore {
         }
     }
 
+    async fn create_product(&self, write: ProductWrite) -> Result<(), WriteError> {
+        check_write(&write, 0)?;
+        if self.events.last_event(&write.product.id).await?.is_some() {
+            return Err(WriteError::VersionConflict);
+        }
+        self.claim_and_append(write, &HashSet::new(), ExpectedVersion::NoStream)
+            .await
+    }
+
+    async fn update_product(
+        &self,
+        expected_version: i64,
+        write: ProductWrite,
+    ) -> Result<(), WriteError> {
+        check_write(&write, expected_version)?;
+        let Some((current, variants)) = self.current(&write.product.id).await? else {
+            return Err(WriteError::NotFound);
+        };
+        if current.version != expected_version {
+            return Err(WriteError::VersionConflict);
+        }
+        if current
+            .variant_ids
+            .iter()
+            .any(|v| !write.product.variant_ids.contains(v))
+        {
+            return Err(WriteError::Store(StoreError::Backend(
+                "a product write may not drop variants".into(),
+            )));
+        }
+        let held: HashSet<String> = keys_of(&current, &variants).into_iter().collect();
+        self.claim_and_append(
+            write,
+            &held,
+            ExpectedVersion::Exact(expected_version as u64),
+        )
+        .await
+    }
+
+    async fn load_product(&self, id: &str) -> Result<Option<(Product, Vec<Variant>)>, StoreError> {
+        self.current(id).await
+    }
+
     async fn record_sales(
         &self,
         event_id: &str,
@@ -856,6 +1272,31 @@ impl Statements {
             Ok::<_, StoreError>(st)
         };
         Ok(Self {
+            claim_key: es
+                .prepare(
+                    "INSERT INTO catalog_keys (key, product_id, nonce, claimed_at_ms) VALUES (?, ?, ?, ?)
+                     IF NOT EXISTS",
+                    false,
+                )
+                .await?,
+            take_over_key: es
+                .prepare(
+                    "UPDATE catalog_keys SET product_id = ?, nonce = ?, claimed_at_ms = ? WHERE key = ?
+                     IF nonce = ?",
+                    false,
+                )
+                .await?,
+            release_key: es
+                .prepare("DELETE FROM catalog_keys WHERE key = ? IF nonce = ?", false)
+                .await?,
+            key_nonce_serial: es
+                .prepare_serial_read("SELECT nonce FROM catalog_keys WHERE key = ?")
+                .await?,
+            key_holder_serial: es
+                .prepare_serial_read(
+                    "SELECT product_id, nonce, claimed_at_ms FROM catalog_keys WHERE key = ?",
+                )
+                .await?,
             head: es
                 .prepare(
                     "SELECT generation, collections, products, variants, event_streams, events_pending

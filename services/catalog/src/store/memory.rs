@@ -7,8 +7,8 @@ use std::{
 use parking_lot::Mutex;
 use shop_store::{EventStore, ExpectedVersion, StoreError, memory::MemoryEventStore};
 
-use super::{CatalogStore, StreamEvent};
-use crate::domain::CatalogData;
+use super::{CatalogStore, ProductWrite, StreamEvent, WriteError, check_write};
+use crate::domain::{CatalogData, Product, Variant};
 
 #[derive(Default)]
 struct Inner {
@@ -22,6 +22,57 @@ struct Inner {
 pub struct MemoryCatalogStore {
     inner: Arc<Mutex<Inner>>,
     events: MemoryEventStore,
+    /// Serializes product writes so that the checks, the append and the state change act as one.
+    writes: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Inner {
+    /// Handle and SKU uniqueness against every other product.
+    fn check_unique(&self, write: &ProductWrite) -> Result<(), WriteError> {
+        let id = &write.product.id;
+        if let Some(p) = self
+            .data
+            .products
+            .iter()
+            .find(|p| p.handle == write.product.handle && p.id != *id)
+        {
+            return Err(WriteError::HandleTaken(p.handle.clone()));
+        }
+        for v in &write.variants {
+            if self
+                .data
+                .variants
+                .iter()
+                .any(|o| o.sku == v.sku && o.product_id != *id)
+            {
+                return Err(WriteError::SkuTaken(v.sku.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, write: ProductWrite) {
+        let id = write.product.id.clone();
+        match self.data.products.iter_mut().find(|p| p.id == id) {
+            Some(p) => *p = write.product,
+            None => self.data.products.push(write.product),
+        }
+        // Keep the SQLite adapter's order: by product position, then variant position.
+        let mut rest: Vec<Variant> = std::mem::take(&mut self.data.variants)
+            .into_iter()
+            .filter(|v| v.product_id != id)
+            .collect();
+        rest.extend(write.variants);
+        let rank: std::collections::HashMap<&str, usize> = self
+            .data
+            .products
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.as_str(), i))
+            .collect();
+        rest.sort_by_key(|v| (rank.get(v.product_id.as_str()).copied(), v.position));
+        self.data.variants = rest;
+    }
 }
 
 impl MemoryCatalogStore {
@@ -82,5 +133,84 @@ impl CatalogStore for MemoryCatalogStore {
             *e = e.saturating_add(n);
         }
         Ok(true)
+    }
+
+    async fn create_product(&self, write: ProductWrite) -> Result<(), WriteError> {
+        check_write(&write, 0)?;
+        let _w = self.writes.lock().await;
+        {
+            let g = self.inner.lock();
+            if g.data.products.iter().any(|p| p.id == write.product.id) {
+                return Err(WriteError::VersionConflict);
+            }
+            g.check_unique(&write)?;
+        }
+        self.append(&write, ExpectedVersion::NoStream).await?;
+        self.inner.lock().put(write);
+        Ok(())
+    }
+
+    async fn update_product(
+        &self,
+        expected_version: i64,
+        write: ProductWrite,
+    ) -> Result<(), WriteError> {
+        check_write(&write, expected_version)?;
+        let _w = self.writes.lock().await;
+        {
+            let g = self.inner.lock();
+            let Some(current) = g.data.products.iter().find(|p| p.id == write.product.id) else {
+                return Err(WriteError::NotFound);
+            };
+            if current.version != expected_version {
+                return Err(WriteError::VersionConflict);
+            }
+            if current
+                .variant_ids
+                .iter()
+                .any(|v| !write.product.variant_ids.contains(v))
+            {
+                return Err(WriteError::Store(StoreError::Backend(
+                    "a product write may not drop variants".into(),
+                )));
+            }
+            g.check_unique(&write)?;
+        }
+        self.append(&write, ExpectedVersion::Exact(expected_version as u64))
+            .await?;
+        self.inner.lock().put(write);
+        Ok(())
+    }
+
+    async fn load_product(&self, id: &str) -> Result<Option<(Product, Vec<Variant>)>, StoreError> {
+        let g = self.inner.lock();
+        Ok(g.data.products.iter().find(|p| p.id == id).map(|p| {
+            let vs = g
+                .data
+                .variants
+                .iter()
+                .filter(|v| v.product_id == id)
+                .cloned()
+                .collect();
+            (p.clone(), vs)
+        }))
+    }
+}
+
+impl MemoryCatalogStore {
+    async fn append(
+        &self,
+        write: &ProductWrite,
+        expected: ExpectedVersion,
+    ) -> Result<(), WriteError> {
+        match self
+            .events
+            .append(&write.product.id, expected, write.events.clone(), vec![])
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(StoreError::Conflict { .. }) => Err(WriteError::VersionConflict),
+            Err(e) => Err(e.into()),
+        }
     }
 }
