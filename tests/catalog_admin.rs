@@ -626,7 +626,6 @@ async fn staff_writes_on_kafka_and_cassandra() {
 
     drop((sam, guest));
     shop.stop().await;
-    let mut cfg = cfg;
     cfg.demo.seed_stock = false;
     let shop = Shop::start(cfg).await.expect("shop restarts");
     let mut guest = Client::new(&shop);
