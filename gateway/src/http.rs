@@ -197,22 +197,8 @@ async fn execute(
         let msg = format!("a batch holds 1 to {} operations", state.max_batch);
         return error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &msg, gql_response);
     }
-    let token = auth::token_from_headers(headers);
-    let key = client_key(token.as_deref(), ip);
-    if let Err(t) = state
-        .limits
-        .request(&key.0, u32::try_from(operations).unwrap_or(u32::MAX))
-    {
-        return throttled_response(t, gql_response);
-    }
-    let actor = match state.auth.actor_for(token.as_deref()).await {
-        Ok(a) => a,
-        Err(e) => return auth_error(&e, gql_response),
-    };
-    let mut batch = batch.data(actor.clone()).data(key).data(ClientIp(ip));
-    if let Some(t) = token {
-        batch = batch.data(auth::PresentedToken(t));
-    }
+    // The request's span is opened before authentication, so the session lookup (and its RPC) and every log
+    // line of the request belong to the request's trace.
     let span = match &batch {
         BatchRequest::Single(r) => {
             let (name, ty) = extension::sniff_operation(&r.query, r.operation_name.as_deref());
@@ -233,10 +219,37 @@ async fn execute(
             graphql.batch.size = v.len(),
         ),
     };
-    let resp = shop_rpc::with_actor(&actor, state.schema.execute_batch(batch))
-        .instrument(span)
-        .await;
-    finish(resp, gql_response)
+    async move {
+        let token = auth::token_from_headers(headers);
+        let key = client_key(token.as_deref(), ip);
+        if let Err(t) = state
+            .limits
+            .request(&key.0, u32::try_from(operations).unwrap_or(u32::MAX))
+        {
+            tracing::debug!(operations, "graphql request throttled");
+            return throttled_response(t, gql_response);
+        }
+        let actor = match state.auth.actor_for(token.as_deref()).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(code = %e.code, "graphql request refused: authentication");
+                return auth_error(&e, gql_response);
+            }
+        };
+        let mut batch = batch.data(actor.clone()).data(key).data(ClientIp(ip));
+        if let Some(t) = token {
+            batch = batch.data(auth::PresentedToken(t));
+        }
+        let resp = shop_rpc::with_actor(&actor, state.schema.execute_batch(batch)).await;
+        let errors = match &resp {
+            BatchResponse::Single(r) => r.errors.len(),
+            BatchResponse::Batch(v) => v.iter().map(|r| r.errors.len()).sum(),
+        };
+        tracing::debug!(operations, errors, "graphql request served");
+        finish(resp, gql_response)
+    }
+    .instrument(span)
+    .await
 }
 
 fn auth_error(e: &Error, gql_response: bool) -> Response {

@@ -99,6 +99,18 @@ impl Drop for TelemetryGuard {
 /// already installed, this validates `settings` and returns an inert guard ([`TelemetryGuard::is_active`]
 /// is false) instead of panicking.
 pub fn init(settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryError> {
+    install(settings, std::io::stdout, std::io::stdout().is_terminal())
+}
+
+/// [`init`] with the log lines going to `writer` instead of stdout (`testing::init_capturing_logs`).
+pub(crate) fn install<W>(
+    settings: &TelemetrySettings,
+    writer: W,
+    ansi: bool,
+) -> Result<TelemetryGuard, TelemetryError>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let log_filter = log_filter(settings)?;
     let trace_filter = parse_filter("trace_filter", &settings.trace_filter)?;
     let endpoint = traces_endpoint(settings)?;
@@ -113,8 +125,8 @@ pub fn init(settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryErr
         log_filter,
         trace_filter,
         provider.tracer(TRACER_NAME),
-        std::io::stdout,
-        std::io::stdout().is_terminal(),
+        writer,
+        ansi,
     );
     if subscriber.try_init().is_err() {
         // Another subscriber owns the process (a test installed one): leave it alone.

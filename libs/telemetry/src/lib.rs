@@ -8,7 +8,8 @@
 //!   the embedded log's `traceparent` field).
 //! - [`metrics`]: the Prometheus registry with every `thriftshop_*` series; [`Metrics::encode`] renders `/metrics`.
 //! - [`semconv`]: the OpenTelemetry semantic-convention attribute names we use on spans.
-//! - `testing` (cargo feature `testing`): an in-process OTLP receiver and a strict exposition-format parser.
+//! - `testing` (cargo feature `testing`): an in-process OTLP receiver, a strict exposition-format parser and
+//!   `init_capturing_logs` (telemetry whose log lines a test can read).
 //!
 //! Spans are ordinary `tracing` spans. tracing-opentelemetry reads the special fields `otel.name`, `otel.kind`
 //! (`server`, `client`, `producer`, `consumer`, `internal`) and `otel.status_code` (`ok`, `error`); other fields

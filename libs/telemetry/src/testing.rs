@@ -3,6 +3,8 @@
 //!   [`crate::TelemetrySettings::otlp_endpoint`] at [`OtlpReceiver::endpoint`], flush, then wait for and
 //!   inspect the spans.
 //! - [`parse_exposition`]: a strict parser of the OpenMetrics / Prometheus text format for `/metrics` tests.
+//! - [`init_capturing_logs`]: [`crate::init`] with the log lines kept in memory ([`LogCapture`]) instead of
+//!   written to stdout, so a test can check what the process logs.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -395,6 +397,83 @@ fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+// ================================================================ log capture
+
+/// The log lines written by telemetry installed with [`init_capturing_logs`]. Clones share the lines.
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl fmt::Debug for LogCapture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogCapture")
+            .field("bytes", &self.0.lock().map(|b| b.len()).unwrap_or(0))
+            .finish()
+    }
+}
+
+impl LogCapture {
+    /// Every complete line written so far (a line still being written is left out).
+    pub fn lines(&self) -> Vec<String> {
+        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let text = String::from_utf8_lossy(&bytes);
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        complete
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// How many complete lines have been written so far (a cursor for [`LogCapture::lines_since`]).
+    pub fn len(&self) -> usize {
+        self.lines().len()
+    }
+
+    /// Whether no complete line has been written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The complete lines written after the first `cursor` lines.
+    pub fn lines_since(&self, cursor: usize) -> Vec<String> {
+        self.lines().into_iter().skip(cursor).collect()
+    }
+}
+
+/// One log event is formatted into one writer and written with one `write` call, so lines never interleave.
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for LogCapture {
+    type Writer = LogCapture;
+
+    fn make_writer(&'w self) -> LogCapture {
+        self.clone()
+    }
+}
+
+/// [`crate::init`] exactly as production runs it (same subscriber, filters, formats and exporter), except
+/// that log lines go to the returned [`LogCapture`] instead of stdout. Like `init`, a second call (or a call
+/// after another global subscriber was installed) returns an inert guard, and then nothing is captured.
+pub fn init_capturing_logs(
+    settings: &crate::TelemetrySettings,
+) -> Result<(crate::TelemetryGuard, LogCapture), crate::TelemetryError> {
+    let capture = LogCapture::default();
+    let guard = crate::init::install(settings, capture.clone(), false)?;
+    Ok((guard, capture))
 }
 
 // ================================================================ exposition parser
