@@ -1,8 +1,9 @@
 //! `/metrics` after a journey: the all-in-one shop serves one registry on the gateway; a guest browses, makes a
-//! cart, adds a line, reads the cart twice, pays one cart and gets another declined. The exposition must parse
+//! cart, adds a line, reads the cart twice, pays one cart and gets another declined; a customer signs up, signs
+//! in and asks for recommendations. The exposition must parse
 //! strictly and show RED per GraphQL operation and per Thrift method, the business series recorded where the
 //! facts happen (cart cache, reservations, checkout outcomes, orders and revenue, carts created), store
-//! latency and the bus counters.
+//! latency of every service (event-sourced and state-stored) and the bus counters.
 mod common;
 
 use std::{
@@ -128,6 +129,41 @@ async fn metrics_show_the_journey() {
         "{declined}"
     );
 
+    // A customer signs up and in (user and session stores) and asks for recommendations (recommender store).
+    let mut ann = Client::new(&shop);
+    let signed_up = ann
+        .data(
+            "mutation SignUp($i: CustomerCreateInput!) { customerCreate(input: $i) { customer { id } userErrors { code } } }",
+            json!({ "i": { "email": "metrics@example.com", "password": "metrics password 1" } }),
+        )
+        .await;
+    assert_eq!(
+        signed_up["customerCreate"]["userErrors"],
+        json!([]),
+        "{signed_up}"
+    );
+    let signed_in = ann
+        .data(
+            "mutation SignIn($i: CustomerAccessTokenCreateInput!) { customerAccessTokenCreate(input: $i) { customerAccessToken { accessToken } } }",
+            json!({ "i": { "email": "metrics@example.com", "password": "metrics password 1" } }),
+        )
+        .await;
+    ann.token = signed_in["customerAccessTokenCreate"]["customerAccessToken"]["accessToken"]
+        .as_str()
+        .map(str::to_string);
+    assert!(ann.token.is_some(), "{signed_in}");
+    let me = ann.data("query Me { customer { id } }", json!({})).await;
+    assert!(me["customer"]["id"].is_string(), "{me}");
+    let product = landing["products"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ann.data(
+        "query Related($id: ID!) { productRecommendations(productId: $id) { id } }",
+        json!({ "id": product }),
+    )
+    .await;
+
     // Consumers and the processor run after the responses: scrape until the bus has caught up.
     let deadline = Instant::now() + Duration::from_secs(15);
     let (text, x) = loop {
@@ -138,7 +174,17 @@ async fn metrics_show_the_journey() {
                 &x,
                 "thriftshop_checkout_outcomes_total",
                 &[("outcome", "payment_failed")],
-            ) >= 1.0;
+            ) >= 1.0
+            // The projections of the catalog and the recommender store the placed order.
+            && [("catalog", "record_sales"), ("recommender", "apply_order")]
+                .iter()
+                .all(|(store, op)| {
+                    sum(
+                        &x,
+                        "thriftshop_store_operation_duration_seconds_count",
+                        &[("store", store), ("operation", op)],
+                    ) > 0.0
+                });
         if settled || Instant::now() > deadline {
             break (text, x);
         }
@@ -298,11 +344,19 @@ async fn metrics_show_the_journey() {
         show("revenue")
     );
 
-    // Store latency of the event-sourced services (hot carts are never re-read: the cache serves them).
+    // Store latency of the event-sourced services (hot carts are never re-read: the cache serves them)...
     for (store, ops) in [
         ("cart", &["append", "unpublished", "mark_published"][..]),
         ("order", &["append", "load", "next_sequence"][..]),
         ("inventory", &["append", "load", "read_all"][..]),
+        // ... and of the services with their own store ports (state tables plus an outbox).
+        ("catalog", &["load", "seed_if_empty", "record_sales"][..]),
+        (
+            "user",
+            &["create", "credentials", "unpublished", "mark_published"][..],
+        ),
+        ("session", &["insert", "find_by_token_hash"][..]),
+        ("recommender", &["apply_order", "co_purchased"][..]),
     ] {
         for op in ops {
             assert!(

@@ -32,20 +32,56 @@ pub const READ_ALL: &str = "read_all";
 /// Receives `(operation, elapsed)` after every store operation. Must be cheap (it runs on the request path).
 pub type Observer = Arc<dyn Fn(&'static str, Duration) + Send + Sync>;
 
+/// Times store operations and reports them to an [`Observer`]: the one piece of timing code behind
+/// [`TimedEventStore`] and the timing decorators of the services' own store ports (catalog, user, session,
+/// recommender). Clones share the observer.
+#[derive(Clone)]
+pub struct StoreTimer {
+    observe: Observer,
+}
+
+impl std::fmt::Debug for StoreTimer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreTimer")
+    }
+}
+
+impl StoreTimer {
+    /// A timer reporting to `observe` (called with the operation name and its duration).
+    pub fn new(observe: impl Fn(&'static str, Duration) + Send + Sync + 'static) -> Self {
+        Self {
+            observe: Arc::new(observe),
+        }
+    }
+
+    /// Runs `f` and reports how long it took as operation `op`, whatever its outcome.
+    pub async fn time<T>(&self, op: &'static str, f: impl Future<Output = T>) -> T {
+        let started = Instant::now();
+        let out = f.await;
+        (self.observe)(op, started.elapsed());
+        out
+    }
+
+    /// `inner` with every event-store operation timed by this timer (a service's outbox store).
+    pub fn event_store<S>(&self, inner: S) -> TimedEventStore<S> {
+        TimedEventStore {
+            inner,
+            timer: self.clone(),
+        }
+    }
+}
+
 /// An event store whose operations are timed and reported to an [`Observer`]. Clones share the observer.
 #[derive(Clone)]
 pub struct TimedEventStore<S> {
     inner: S,
-    observe: Observer,
+    timer: StoreTimer,
 }
 
 impl<S> TimedEventStore<S> {
     /// Wraps `inner`; `observe` is called with the operation name and its duration.
     pub fn new(inner: S, observe: impl Fn(&'static str, Duration) + Send + Sync + 'static) -> Self {
-        Self {
-            inner,
-            observe: Arc::new(observe),
-        }
+        StoreTimer::new(observe).event_store(inner)
     }
 
     /// The wrapped store.
@@ -54,10 +90,7 @@ impl<S> TimedEventStore<S> {
     }
 
     async fn timed<T>(&self, op: &'static str, f: impl Future<Output = T>) -> T {
-        let started = Instant::now();
-        let out = f.await;
-        (self.observe)(op, started.elapsed());
-        out
+        self.timer.time(op, f).await
     }
 }
 

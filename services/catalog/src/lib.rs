@@ -103,6 +103,14 @@ async fn serve<S: CatalogStore, E: EventStore + Clone>(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), BoxError> {
+    let timer = {
+        let metrics = opts.metrics.clone();
+        shop_store::timed::StoreTimer::new(move |op, elapsed| {
+            metrics.store_operation("catalog", op, elapsed)
+        })
+    };
+    let store = store::timed::TimedCatalogStore::new(store, timer.clone());
+    let events = timer.event_store(events);
     let app = Arc::new(CatalogApp::start(store).await?);
     let relay = tokio::spawn(shop_bus::relay::run_relay(
         "catalog",

@@ -92,6 +92,13 @@ async fn serve<S: RecommenderStore, C: CatalogPort>(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), BoxError> {
+    let timer = {
+        let metrics = opts.metrics.clone();
+        shop_store::timed::StoreTimer::new(move |op, elapsed| {
+            metrics.store_operation("recommender", op, elapsed)
+        })
+    };
+    let store = store::timed::TimedRecommenderStore::new(store, timer);
     let app = Arc::new(RecommenderApp::new(store, catalog));
     let projection = {
         let app = app.clone();

@@ -52,6 +52,13 @@ async fn serve<S: SessionStore>(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), BoxError> {
+    let timer = {
+        let metrics = opts.metrics.clone();
+        shop_store::timed::StoreTimer::new(move |op, elapsed| {
+            metrics.store_operation(SERVICE, op, elapsed)
+        })
+    };
+    let store = store::timed::TimedSessionStore::new(store, timer);
     let relay_stop = shutdown.child_token();
     let relay = tokio::spawn(shop_bus::relay::run_relay(
         SERVICE,

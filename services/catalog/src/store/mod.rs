@@ -7,6 +7,7 @@
 pub mod cassandra;
 pub mod memory;
 pub mod sqlite;
+pub mod timed;
 
 use std::future::Future;
 

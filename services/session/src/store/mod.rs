@@ -9,6 +9,7 @@ use crate::domain::Session;
 pub mod cassandra;
 pub mod memory;
 pub mod sqlite;
+pub mod timed;
 
 pub use cassandra::CassandraSessionStore;
 pub use memory::MemorySessionStore;

@@ -9,6 +9,7 @@ use crate::domain::{Customer, ResetToken};
 pub mod cassandra;
 pub mod memory;
 pub mod sqlite;
+pub mod timed;
 
 pub use cassandra::CassandraCustomerStore;
 pub use memory::MemoryCustomerStore;
