@@ -15,7 +15,39 @@ fn demo_quantity(variant_id: &str) -> i64 {
     5 + i64::from_str_radix(&h[..4], 16).unwrap_or(0) % 96
 }
 
+/// How many times seeding is tried when a service is briefly unavailable (a slow store at start-up).
+const SEED_ATTEMPTS: u32 = 5;
+
+/// Seeds demo stock, retrying (with backoff) while a service answers `UNAVAILABLE`: seeding is idempotent,
+/// and a start-up that merely found a store slow should not fail.
 pub(crate) async fn seed_stock(
+    addrs: ServiceAddrs,
+    settings: ClientSettings,
+    auth: &ServiceAuth,
+) -> anyhow::Result<()> {
+    let mut backoff = std::time::Duration::from_millis(500);
+    for attempt in 1.. {
+        match seed_once(addrs, settings, auth).await {
+            Err(e) if attempt < SEED_ATTEMPTS && is_unavailable(&e) => {
+                tracing::warn!(attempt, error = %format!("{e:#}"), "seeding demo stock failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+            result => return result,
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+fn is_unavailable(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<shop_kernel::Error>()
+            .is_some_and(|k| k.kind == shop_kernel::ErrorKind::Unavailable)
+    })
+}
+
+async fn seed_once(
     addrs: ServiceAddrs,
     settings: ClientSettings,
     auth: &ServiceAuth,
@@ -94,4 +126,28 @@ pub(crate) async fn seed_stock(
         Ok(())
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context as _;
+
+    use super::*;
+
+    #[test]
+    fn only_unavailable_services_are_retried() {
+        let down: anyhow::Result<()> = Err(shop_kernel::Error::unavailable(
+            "SERVICE_UNAVAILABLE",
+            "down",
+        ))
+        .context("reading stock");
+        assert!(is_unavailable(&down.unwrap_err()));
+        let refused: anyhow::Result<()> = Err(shop_kernel::Error::permission_denied(
+            "SERVICE_PERMISSION_DENIED",
+            "no",
+        ))
+        .context("reading stock");
+        assert!(!is_unavailable(&refused.unwrap_err()));
+        assert!(!is_unavailable(&anyhow::anyhow!("no products")));
+    }
 }
