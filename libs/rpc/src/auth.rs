@@ -22,7 +22,7 @@ use std::{
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
-use metainfo::{Forward as _, METAINFO, MetaInfo};
+use metainfo::{Forward as _, METAINFO};
 use parking_lot::Mutex;
 use pilota::thrift::{ApplicationException, ApplicationExceptionKind};
 use shop_kernel::ErrorKind;
@@ -693,15 +693,7 @@ where
             CredentialSource::None => None,
         };
         // A metainfo of its own for this call: the caller's forwarded keys plus this hop's credential.
-        let mut mi = MetaInfo::new();
-        let _ = METAINFO.try_with(|cur| {
-            let cur = cur.borrow();
-            if let Some(all) = cur.get_all_persistents() {
-                for (k, v) in all {
-                    mi.set_persistent(k.clone(), v.clone());
-                }
-            }
-        });
+        let mut mi = crate::call_metainfo();
         if let Some(token) = token {
             mi.set_transient(META_CREDENTIAL, token.to_string());
         }

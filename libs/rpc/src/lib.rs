@@ -124,8 +124,7 @@ pub fn call<T, E: Into<common::ShopError>>(
     match result {
         Ok(MaybeException::Ok(v)) => Ok(v),
         Ok(MaybeException::Exception(e)) => Err(error_from_wire(e.into())),
-        Err(ClientError::Application(e)) if refused(&e).is_some() => {
-            let (kind, reason) = refused(&e).expect("checked");
+        Err(ClientError::Application(ref e)) if let Some((kind, reason)) = refused(e) => {
             tracing::warn!(service, %reason, "the service refused the call");
             Err(match kind {
                 ErrorKind::Unauthenticated => Error::new(
@@ -215,6 +214,26 @@ pub async fn with_actor<F: Future>(actor: &Actor, fut: F) -> F::Output {
         mi.set_persistent(META_PERMISSIONS, actor.permissions.to_csv());
     }
     METAINFO.scope(RefCell::new(mi), fut).await
+}
+
+/// A metainfo of its own for one outgoing call: a copy of the current scope's forwarded (persistent) and
+/// transient keys, so a layer can set per-call keys without concurrent calls from one scope seeing them.
+pub(crate) fn call_metainfo() -> MetaInfo {
+    let mut mi = MetaInfo::new();
+    let _ = METAINFO.try_with(|cur| {
+        let cur = cur.borrow();
+        if let Some(all) = cur.get_all_persistents() {
+            for (k, v) in all {
+                mi.set_persistent(k.clone(), v.clone());
+            }
+        }
+        if let Some(all) = cur.get_all_transients() {
+            for (k, v) in all {
+                mi.set_transient(k.clone(), v.clone());
+            }
+        }
+    });
+    mi
 }
 
 /// The current span's `traceparent` when it is sampled (nothing to propagate otherwise).

@@ -23,7 +23,7 @@ use std::{
     time::Instant,
 };
 
-use metainfo::{Forward, METAINFO, MetaInfo};
+use metainfo::{Forward, METAINFO};
 use opentelemetry::trace::TraceContextExt as _;
 use shop_kernel::ErrorKind;
 use shop_telemetry::{Metrics, OpenTelemetrySpanExt as _, metrics::outcome};
@@ -261,20 +261,7 @@ where
         };
         // A metainfo of its own for this call (a copy of the caller's forwarded keys plus the traceparent):
         // concurrent calls from one scope must not see each other's traceparent.
-        let mut mi = MetaInfo::new();
-        let _ = METAINFO.try_with(|cur| {
-            let cur = cur.borrow();
-            if let Some(all) = cur.get_all_persistents() {
-                for (k, v) in all {
-                    mi.set_persistent(k.clone(), v.clone());
-                }
-            }
-            if let Some(all) = cur.get_all_transients() {
-                for (k, v) in all {
-                    mi.set_transient(k.clone(), v.clone());
-                }
-            }
-        });
+        let mut mi = crate::call_metainfo();
         mi.set_persistent(META_TRACEPARENT, tp);
         let result = METAINFO
             .scope(RefCell::new(mi), self.inner.call(cx, req))
