@@ -37,6 +37,24 @@ pub struct Config {
     pub telemetry: shop_telemetry::TelemetrySettings,
     /// Keys of the service-to-service credentials (see SECURITY.md).
     pub service_auth: ServiceAuthConfig,
+    /// What `/readyz` requires beyond reachable dependencies.
+    pub health: HealthConfig,
+}
+
+/// Readiness bounds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// A component is not ready while one of its consumer groups lags more messages than this.
+    pub max_consumer_lag: u64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            max_consumer_lag: 1_000,
+        }
+    }
 }
 
 /// Where the service keys come from. Each process signs its calls with its own identity's key and accepts
@@ -323,6 +341,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             telemetry: shop_telemetry::TelemetrySettings::default(),
             service_auth: ServiceAuthConfig::default(),
+            health: HealthConfig::default(),
         }
     }
 }

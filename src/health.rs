@@ -1,5 +1,6 @@
 //! The admin endpoints of a service run alone (`thriftshop serve <service>`): `GET /healthz` (the process is
-//! alive), `GET /readyz` (its store is open and it serves: 200, else 503) and `GET /metrics` (its Prometheus
+//! alive), `GET /readyz` (it has started, its store answers and its consumer groups are caught up: 200, else
+//! 503 with the problems) and `GET /metrics` (its Prometheus
 //! series). The gateway serves its own; the all-in-one shop serves every component's series on the gateway's.
 use axum::{
     Router,
@@ -46,15 +47,21 @@ fn router(component: &'static str, ready: Readiness, metrics: Metrics) -> Router
 }
 
 async fn readyz(State(a): State<Admin>) -> Response {
-    let ready = a.ready.is_ready();
-    a.metrics.set_ready(a.component, ready);
-    let (status, word) = if ready {
+    let problems = a.ready.check().await.err().unwrap_or_default();
+    a.metrics.set_ready(a.component, problems.is_empty());
+    let (status, word) = if problems.is_empty() {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
     };
-    let body = format!(r#"{{"status":"{word}","component":"{}"}}"#, a.component);
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    let body =
+        serde_json::json!({ "status": word, "component": a.component, "problems": problems });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn metrics_text(State(a): State<Admin>, headers: HeaderMap) -> Response {
@@ -102,5 +109,34 @@ mod tests {
             text.contains(r#"thriftshop_component_ready{component="cart"} 1"#),
             "{text}"
         );
+    }
+
+    #[tokio::test]
+    async fn readyz_is_not_ready_while_a_consumer_group_lags_beyond_the_bound() {
+        use shop_bus::EventBus as _;
+        let bus = shop_bus::AnyBus::Memory(shop_bus::memory::MemoryBus::new());
+        let ready = Readiness::new();
+        ready.watch_consumers(&bus, 100);
+        ready.mark_ready();
+        let app = router("order", ready, Metrics::new());
+        let group = bus.consumer_health().register("order.processor");
+        let (status, body) = get(&app, "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(body.contains("order.processor: not subscribed"), "{body}");
+        group.subscribed();
+        group.lag(101);
+        let (status, body) = get(&app, "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(body.contains("lag 101 messages (bound 100)"), "{body}");
+        group.lag(3);
+        let (status, body) = get(&app, "/readyz").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        group.lag_failed(&"no Kafka broker is up");
+        assert_eq!(
+            get(&app, "/readyz").await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        drop(group);
+        assert_eq!(get(&app, "/readyz").await.0, StatusCode::OK);
     }
 }

@@ -163,6 +163,8 @@ fn gateway_options(
         },
         metrics: metrics.clone(),
         credentials: service_auth.credentials(shop_rpc::auth::Identity::Gateway)?,
+        // A gateway run alone depends on nothing else in its process; the all-in-one shop adds its services'.
+        ..Default::default()
     })
 }
 
@@ -233,7 +235,7 @@ impl Shop {
         let storage = cfg.storage();
         let metrics = shop_telemetry::Metrics::new();
         let auth = cfg.service_auth()?;
-        let gateway_opts = gateway_options(&cfg, services, &metrics, &auth)?;
+        let mut gateway_opts = gateway_options(&cfg, services, &metrics, &auth)?;
         let opts = ServiceOptions {
             storage,
             peers: services,
@@ -244,6 +246,9 @@ impl Shop {
             metrics: metrics.clone(),
             auth: auth.clone(),
         };
+        // The services share this process: the gateway's /readyz also covers their store and consumer groups.
+        gateway_opts.dependencies = dependencies(&cfg, &opts);
+        gateway_opts.dependencies.mark_ready();
         let mut tasks = Vec::new();
         let mut signals = Vec::new();
         for (c, listener) in listeners {
@@ -349,6 +354,15 @@ impl Shop {
     }
 }
 
+/// Run-time readiness checks of what services with `opts` depend on: their store answers and the consumer
+/// groups on their bus are caught up within `health.max_consumer_lag` (not marked started yet).
+fn dependencies(cfg: &Config, opts: &ServiceOptions) -> shop_rpc::Readiness {
+    let ready = shop_rpc::Readiness::new();
+    ready.watch_storage(&opts.storage);
+    ready.watch_consumers(&opts.bus, cfg.health.max_consumer_lag);
+    ready
+}
+
 /// How long the services may take to open their stores at start-up.
 const STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
 
@@ -403,7 +417,7 @@ pub async fn serve_component(
         .map_err(|e| anyhow::anyhow!("gateway: {e}"));
     }
     let storage = cfg.storage();
-    let opts = ServiceOptions {
+    let mut opts = ServiceOptions {
         ready: shop_rpc::Readiness::new(),
         storage,
         peers: cfg.service_addrs(),
@@ -413,6 +427,7 @@ pub async fn serve_component(
         metrics: shop_telemetry::Metrics::new(),
         auth: cfg.service_auth()?,
     };
+    opts.ready = dependencies(&cfg, &opts);
     let admin = match c.admin_addr(&cfg) {
         Some(addr) => {
             let listener = bind(addr, "the admin endpoints").await?;

@@ -14,6 +14,28 @@ use std::{
 
 use common::*;
 
+/// Polls the gateway's `/readyz` until its status is `want` (within `within`); returns the last body.
+async fn readyz_becomes(shop: &Shop, want: u16, within: Duration) -> String {
+    let url = format!("http://{}/readyz", shop.gateway_addr);
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + within;
+    loop {
+        let (status, body) = match http.get(&url).send().await {
+            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+            Err(e) => (0, e.to_string()),
+        };
+        if status == want {
+            eprintln!("/readyz {status}: {body}");
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz stayed {status} (want {want}): {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Runs `deploy/local/<action> <engine>` with the caller's engine environment (ports, state dir), off the
 /// runtime's worker threads (the shop keeps serving meanwhile).
 async fn engine(action: &'static str, name: &'static str) {
@@ -96,6 +118,7 @@ async fn kafka_and_cassandra_outages_give_typed_errors_and_recover() {
     let before = settle(&mut c, &before_id, "before", Duration::from_secs(30)).await;
     assert_eq!(before["order"]["status"], "PAID", "{before}");
     let stock_before = stock_of(&mut c, &ids).await;
+    readyz_becomes(&shop, 200, Duration::from_secs(60)).await;
 
     // Kafka down: reads and cart writes still work (they need no bus); a checkout is accepted (its request is
     // stored) but cannot complete until the bus is back.
@@ -119,7 +142,11 @@ async fn kafka_and_cassandra_outages_give_typed_errors_and_recover() {
         "checkout during the Kafka outage answered {}",
         answer["data"]["cartCheckout"]["order"]["status"]
     );
+    // Readiness follows the bus: the consumer groups cannot reach it.
+    let body = readyz_becomes(&shop, 503, Duration::from_secs(60)).await;
+    assert!(body.contains("consumer"), "{body}");
     engine("up", "kafka").await;
+    readyz_becomes(&shop, 200, Duration::from_secs(120)).await;
     let after = settle(&mut c, &during_id, "during", Duration::from_secs(120)).await;
     assert_eq!(
         after["order"]["status"], "PAID",
@@ -139,7 +166,10 @@ async fn kafka_and_cassandra_outages_give_typed_errors_and_recover() {
             .await;
         assert!(only_unavailable(&body), "{body}");
     }
+    let body = readyz_becomes(&shop, 503, Duration::from_secs(30)).await;
+    assert!(body.contains("Cassandra does not answer"), "{body}");
     engine("up", "cassandra").await;
+    readyz_becomes(&shop, 200, Duration::from_secs(120)).await;
 
     // Back: the shop serves again without a restart, and everything acknowledged is there.
     let deadline = Instant::now() + Duration::from_secs(120);

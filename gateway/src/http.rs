@@ -41,6 +41,8 @@ pub struct AppState {
     pub limits: Arc<crate::limits::Limits>,
     pub metrics: shop_telemetry::Metrics,
     pub peers: shop_rpc::ServiceAddrs,
+    /// Checked by `/readyz` besides the services.
+    pub dependencies: shop_rpc::Readiness,
     pub max_batch: usize,
     pub trust_forwarded_for: bool,
     pub graphiql: bool,
@@ -474,8 +476,9 @@ pub async fn healthz() -> &'static str {
 /// How long `/readyz` waits for each service to accept a connection.
 const READY_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// `GET /readyz`: 200 when every service accepts connections, else 503 listing those that do not
-/// (`{"status":"ready"|"not_ready","unavailable":[…]}`); mirrored in `thriftshop_component_ready`.
+/// `GET /readyz`: 200 when every service accepts connections and every further dependency check passes, else
+/// 503 listing the services that do not and the problems (`{"status":"ready"|"not_ready","unavailable":[…],
+/// "problems":[…]}`); mirrored in `thriftshop_component_ready`.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let p = state.peers;
     let peers = [
@@ -494,7 +497,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         );
         (name, up)
     });
-    let results = futures::future::join_all(probes).await;
+    let (results, dependencies) = futures::future::join(
+        futures::future::join_all(probes),
+        state.dependencies.check(),
+    )
+    .await;
+    let problems = dependencies.err().unwrap_or_default();
     let down: Vec<&str> = results
         .iter()
         .filter(|(_, up)| !up)
@@ -503,13 +511,14 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     for (name, up) in &results {
         state.metrics.set_ready(*name, *up);
     }
-    state.metrics.set_ready("gateway", down.is_empty());
-    let (status, word) = if down.is_empty() {
+    let ready = down.is_empty() && problems.is_empty();
+    state.metrics.set_ready("gateway", ready);
+    let (status, word) = if ready {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
     };
-    let body = serde_json::json!({ "status": word, "unavailable": down });
+    let body = serde_json::json!({ "status": word, "unavailable": down, "problems": problems });
     json_response(status, body.to_string(), false)
 }
 

@@ -71,6 +71,9 @@ pub struct GatewayOptions {
     pub metrics: shop_telemetry::Metrics,
     /// The gateway's service credential, presented on every call to a service.
     pub credentials: shop_rpc::auth::Credentials,
+    /// Further `/readyz` checks: in the all-in-one shop, the services' store and consumer groups (which share
+    /// the gateway's process). Ready without probes by default.
+    pub dependencies: shop_rpc::Readiness,
 }
 
 impl Default for GatewayOptions {
@@ -101,6 +104,11 @@ impl Default for GatewayOptions {
             trust_forwarded_for: false,
             metrics: shop_telemetry::Metrics::new(),
             credentials: shop_rpc::auth::Credentials::none(),
+            dependencies: {
+                let ready = shop_rpc::Readiness::new();
+                ready.mark_ready();
+                ready
+            },
         }
     }
 }
@@ -174,6 +182,7 @@ pub fn router(opts: GatewayOptions) -> Router {
         limits,
         metrics: opts.metrics.clone(),
         peers: opts.peers,
+        dependencies: opts.dependencies.clone(),
         max_batch: opts.max_batch,
         trust_forwarded_for: opts.trust_forwarded_for,
         graphiql: opts.graphiql,

@@ -351,15 +351,19 @@ impl<S: ProjectionStore> Projections<S> {
                 ((pos.topic, pos.partition), mark)
             })
             .collect();
+        let mut tracker = shop_bus::consumer::GroupTracker::new(&bus, &group);
         let Some(mut sub) = retry_bus(&cancel, || bus.subscribe(&group, &topics)).await else {
             return;
         };
+        tracker.subscribed();
         let mut backoff = Duration::from_millis(100);
         while !cancel.is_cancelled() {
+            tracker.measure_lag(&mut sub).await;
             let polled = tokio::select! {
                 polled = sub.poll(BATCH, POLL_WAIT) => polled,
                 _ = cancel.cancelled() => break,
             };
+            tracker.polled(&polled);
             let batch = match polled {
                 Ok(b) => b,
                 Err(e) => {

@@ -26,17 +26,19 @@ pub async fn run_consumer<B, H, Fut>(
     Fut: Future<Output = Result<(), shop_kernel::Error>> + Send,
 {
     let system = bus.messaging_system();
+    let mut tracker = GroupTracker::new(&bus, &group);
     let Some(mut subscription) = subscribe(&bus, &group, &topics, &shutdown).await else {
         return;
     };
+    tracker.subscribed();
     let mut backoff = Backoff::new(Duration::from_millis(200));
-    let mut next_lag = tokio::time::Instant::now();
     'outer: while !shutdown.is_cancelled() {
-        report_lag(&mut subscription, &group, &mut next_lag).await;
+        tracker.measure_lag(&mut subscription).await;
         let batch = tokio::select! {
             polled = subscription.poll(BATCH, POLL_WAIT) => polled,
             _ = shutdown.cancelled() => break,
         };
+        tracker.polled(&batch);
         let batch = match batch {
             Ok(b) => {
                 backoff = Backoff::new(Duration::from_millis(200));
@@ -77,14 +79,15 @@ pub async fn run_consumer_concurrent<B, H, Fut>(
 {
     let max_in_flight = max_in_flight.max(1);
     let system = bus.messaging_system();
+    let mut tracker = GroupTracker::new(&bus, &group);
     let Some(mut subscription) = subscribe(&bus, &group, &topics, &shutdown).await else {
         return;
     };
+    tracker.subscribed();
     let mut backoff = Backoff::new(Duration::from_millis(200));
     let mut in_flight: VecDeque<(Delivery, tokio::task::JoinHandle<bool>)> = VecDeque::new();
-    let mut next_lag = tokio::time::Instant::now();
     'outer: while !shutdown.is_cancelled() {
-        report_lag(&mut subscription, &group, &mut next_lag).await;
+        tracker.measure_lag(&mut subscription).await;
         // Commit the finished prefix; when full, wait for the oldest delivery instead of polling.
         while let Some((_, task)) = in_flight.front() {
             if !task.is_finished() && in_flight.len() < max_in_flight {
@@ -104,6 +107,7 @@ pub async fn run_consumer_concurrent<B, H, Fut>(
             polled = subscription.poll(room, POLL_WAIT) => polled,
             _ = shutdown.cancelled() => break,
         };
+        tracker.polled(&polled);
         match polled {
             Ok(batch) => {
                 backoff = Backoff::new(Duration::from_millis(200));
@@ -234,27 +238,59 @@ async fn commit<S: Subscription>(subscription: &mut S, delivery: &Delivery, grou
     }
 }
 
-/// Sets `thriftshop_bus_consumer_lag_messages` of `group` from the subscription, at most every [`LAG_EVERY`].
-async fn report_lag<S: Subscription>(
-    subscription: &mut S,
-    group: &str,
-    next: &mut tokio::time::Instant,
-) {
-    let Some(m) = crate::metrics() else {
-        return;
-    };
-    let now = tokio::time::Instant::now();
-    if now < *next {
-        return;
+/// Reports a consumer group's state to the bus's [`ConsumerHealth`](crate::health::ConsumerHealth) (for
+/// readiness) and its lag to `thriftshop_bus_consumer_lag_messages`. Every runner of a group keeps one.
+pub struct GroupTracker {
+    group: String,
+    health: crate::health::GroupHealth,
+    next_lag: tokio::time::Instant,
+}
+
+impl GroupTracker {
+    /// Registers `group` with `bus`'s consumer health, as not subscribed yet.
+    pub fn new<B: EventBus>(bus: &B, group: &str) -> Self {
+        Self {
+            group: group.to_string(),
+            health: bus.consumer_health().register(group),
+            next_lag: tokio::time::Instant::now(),
+        }
     }
-    *next = now + LAG_EVERY;
-    match subscription.lag().await {
-        Ok(lags) => {
-            for (topic, n) in lags {
-                m.bus_consumer_lag(group.to_owned(), topic, n);
+
+    /// The runner joined its group.
+    pub fn subscribed(&self) {
+        self.health.subscribed();
+    }
+
+    /// Notes a poll's outcome.
+    pub fn polled<T>(&self, outcome: &Result<T, crate::BusError>) {
+        match outcome {
+            Ok(_) => self.health.polled(),
+            Err(e) => self.health.poll_failed(e),
+        }
+    }
+
+    /// Measures the group's lag, at most every [`LAG_EVERY`].
+    pub async fn measure_lag<S: Subscription>(&mut self, subscription: &mut S) {
+        let now = tokio::time::Instant::now();
+        if now < self.next_lag {
+            return;
+        }
+        self.next_lag = now + LAG_EVERY;
+        let group = &self.group;
+        match subscription.lag().await {
+            Ok(lags) => {
+                self.health.lag(lags.iter().map(|(_, n)| n).sum());
+                if let Some(m) = crate::metrics() {
+                    for (topic, n) in lags {
+                        m.bus_consumer_lag(group.clone(), topic, n);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(%group, error = %e, "consumer lag unavailable");
+                self.health.lag_failed(&e);
             }
         }
-        Err(e) => tracing::debug!(%group, error = %e, "consumer lag unavailable"),
     }
 }
 

@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
 pub struct EmbeddedBus {
     db: Db,
     notify: Arc<Notify>,
+    health: crate::health::ConsumerHealth,
 }
 
 impl EmbeddedBus {
@@ -40,6 +41,7 @@ impl EmbeddedBus {
         Ok(Self {
             db: Db::open(path, &[MIGRATIONS])?,
             notify: Arc::new(Notify::new()),
+            health: Default::default(),
         })
     }
 
@@ -48,12 +50,17 @@ impl EmbeddedBus {
         Ok(Self {
             db: Db::open_in_memory(&[MIGRATIONS])?,
             notify: Arc::new(Notify::new()),
+            health: Default::default(),
         })
     }
 }
 
 impl EventBus for EmbeddedBus {
     type Subscription = EmbeddedSubscription;
+
+    fn consumer_health(&self) -> &crate::health::ConsumerHealth {
+        &self.health
+    }
 
     async fn publish(&self, messages: Vec<Message>) -> Result<(), BusError> {
         self.db

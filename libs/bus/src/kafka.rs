@@ -37,20 +37,32 @@ const H_TRACEPARENT: &str = "traceparent";
 /// How often consumers report statistics (and so how fresh [`Subscription::lag`] is).
 pub const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Per-partition lag of one consumer, from librdkafka's statistics: (cluster topic, partition) → messages
-/// after the stored offset.
-type PartitionLags = Arc<parking_lot::Mutex<HashMap<(String, i32), u64>>>;
+/// What the last statistics report said: per-partition lag, whether any broker was up, and when.
+#[derive(Default)]
+struct Report {
+    lags: HashMap<(String, i32), u64>,
+    brokers_up: usize,
+    at: Option<std::time::Instant>,
+}
 
-/// The consumers' client context: keeps the lag from each statistics report (librdkafka's logs and errors
-/// take the default route).
+/// The consumers' client context: keeps the lag and broker states from each statistics report (librdkafka's
+/// logs and errors take the default route).
 #[derive(Default)]
 pub struct LagContext {
-    lags: PartitionLags,
+    report: Arc<parking_lot::Mutex<Report>>,
 }
 
 impl ClientContext for LagContext {
     fn stats(&self, statistics: Statistics) {
-        let mut lags = self.lags.lock();
+        let mut report = self.report.lock();
+        report.at = Some(std::time::Instant::now());
+        // Bootstrap entries have node id -1; the real brokers are the ones a consumer fetches from.
+        report.brokers_up = statistics
+            .brokers
+            .values()
+            .filter(|b| b.nodeid >= 0 && b.state == "UP")
+            .count();
+        let lags = &mut report.lags;
         lags.clear();
         for (name, topic) in statistics.topics {
             for (id, partition) in topic.partitions {
@@ -110,6 +122,7 @@ struct Inner {
     admin: AdminClient<DefaultClientContext>,
     /// Topics known to exist.
     ensured: parking_lot::Mutex<HashSet<String>>,
+    health: crate::health::ConsumerHealth,
 }
 
 impl KafkaBus {
@@ -131,6 +144,7 @@ impl KafkaBus {
                 producer,
                 admin,
                 ensured: parking_lot::Mutex::new(HashSet::new()),
+                health: Default::default(),
             }),
         })
     }
@@ -214,6 +228,10 @@ fn base_config(settings: &KafkaSettings) -> ClientConfig {
 impl EventBus for KafkaBus {
     type Subscription = KafkaSubscription;
 
+    fn consumer_health(&self) -> &crate::health::ConsumerHealth {
+        &self.inner.health
+    }
+
     async fn publish(&self, messages: Vec<Message>) -> Result<(), BusError> {
         if messages.is_empty() {
             return Ok(());
@@ -270,7 +288,7 @@ impl EventBus for KafkaBus {
         let topics: Vec<String> = topics.iter().map(|t| self.qualified(t)).collect();
         self.ensure_topics(&topics).await?;
         let context = LagContext::default();
-        let lags = context.lags.clone();
+        let report = context.report.clone();
         let mut config = base_config(&self.inner.settings);
         // Troubleshooting: librdkafka debug contexts for consumers (e.g. `cgrp,fetch`), logged at debug level.
         if let Ok(contexts) = std::env::var("THRIFTSHOP_KAFKA_CONSUMER_DEBUG") {
@@ -294,7 +312,7 @@ impl EventBus for KafkaBus {
         Ok(KafkaSubscription {
             bus: self.clone(),
             consumer: Some(consumer),
-            lags,
+            report,
             stored: HashMap::new(),
             errors: ErrorLog::default(),
         })
@@ -314,7 +332,7 @@ pub struct KafkaSubscription {
     /// `None` only after close.
     consumer: Option<StreamConsumer<LagContext>>,
     /// Updated by the consumer's statistics callback.
-    lags: PartitionLags,
+    report: Arc<parking_lot::Mutex<Report>>,
     /// Highest processed offset per (topic, partition).
     stored: HashMap<(String, i32), i64>,
     errors: ErrorLog,
@@ -459,10 +477,23 @@ impl Subscription for KafkaSubscription {
     }
 
     /// Messages after this member's stored offsets, per topic, over the partitions in the consumer's last
-    /// statistics report (librdkafka's `consumer_lag_stored`: high watermark minus stored offset).
+    /// statistics report (librdkafka's `consumer_lag_stored`: high watermark minus stored offset). Unavailable
+    /// when that report saw no broker up, or no report came for a while (the lag would be a stale guess).
     async fn lag(&mut self) -> Result<Vec<(String, u64)>, BusError> {
+        let report = self.report.lock();
+        if let Some(at) = report.at {
+            if at.elapsed() > STATS_INTERVAL * 10 {
+                return Err(BusError::Backend(format!(
+                    "no consumer statistics for {} s",
+                    at.elapsed().as_secs()
+                )));
+            }
+            if report.brokers_up == 0 {
+                return Err(BusError::Backend("no Kafka broker is up".into()));
+            }
+        }
         let mut per_topic: HashMap<String, u64> = HashMap::new();
-        for ((topic, _), lag) in self.lags.lock().iter() {
+        for ((topic, _), lag) in report.lags.iter() {
             *per_topic
                 .entry(self.bus.unqualified(topic).to_string())
                 .or_default() += lag;

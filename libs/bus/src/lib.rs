@@ -12,6 +12,7 @@
 pub mod conformance;
 pub mod consumer;
 pub mod embedded;
+pub mod health;
 pub mod kafka;
 pub mod memory;
 pub mod relay;
@@ -121,6 +122,9 @@ pub trait EventBus: Clone + Send + Sync + 'static {
     fn messaging_system(&self) -> &'static str {
         shop_telemetry::semconv::MESSAGING_SYSTEM_EMBEDDED
     }
+
+    /// Readiness of the consumer groups run on this handle and its clones (see [`consumer::GroupTracker`]).
+    fn consumer_health(&self) -> &health::ConsumerHealth;
 }
 
 /// One member of a consumer group.
@@ -218,6 +222,10 @@ impl EventBus for AnyBus {
             AnyBus::Kafka(b) => AnySubscription::Kafka(b.subscribe(group, topics).await?),
             AnyBus::Memory(b) => AnySubscription::Memory(b.subscribe(group, topics).await?),
         })
+    }
+
+    fn consumer_health(&self) -> &health::ConsumerHealth {
+        delegate!(AnyBus, self, b => b.consumer_health())
     }
 
     fn messaging_system(&self) -> &'static str {

@@ -22,6 +22,7 @@ struct Inner {
 pub struct MemoryBus {
     inner: Arc<Mutex<Inner>>,
     notify: Arc<Notify>,
+    health: crate::health::ConsumerHealth,
 }
 
 impl MemoryBus {
@@ -33,6 +34,10 @@ impl MemoryBus {
 
 impl EventBus for MemoryBus {
     type Subscription = MemorySubscription;
+
+    fn consumer_health(&self) -> &crate::health::ConsumerHealth {
+        &self.health
+    }
 
     async fn publish(&self, messages: Vec<Message>) -> Result<(), BusError> {
         {

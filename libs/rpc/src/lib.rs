@@ -401,32 +401,128 @@ impl Storage {
 /// Error type of service start-up and serving.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Set by a service once its store is open and it starts serving; the all-in-one shop waits for every
-/// service's signal before it seeds and opens the gateway.
+/// A readiness check of a dependency: `Err` says what is wrong, in words safe to show an operator.
+pub type Probe = std::sync::Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = Result<(), Vec<String>>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// A component's readiness: the start-up signal (set by a service once its store is open and it serves; the
+/// all-in-one shop waits for every service's before it seeds and opens the gateway) plus probes of what it
+/// depends on at run time (its store answering, its consumer groups caught up), asked by `/readyz`.
 #[derive(Clone, Default)]
-pub struct Readiness(std::sync::Arc<tokio::sync::watch::Sender<bool>>);
+pub struct Readiness(std::sync::Arc<ReadinessInner>);
+
+#[derive(Default)]
+struct ReadinessInner {
+    started: tokio::sync::watch::Sender<bool>,
+    probes: parking_lot::Mutex<Vec<Probe>>,
+}
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readiness")
+            .field("started", &self.is_ready())
+            .field("probes", &self.0.probes.lock().len())
+            .finish()
+    }
+}
+
+/// How long `/readyz` waits for one probe.
+pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Readiness {
-    /// A signal not set yet.
+    /// A signal not set yet, without probes.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Marks the service ready.
+    /// Marks the service started.
     pub fn mark_ready(&self) {
-        self.0.send_replace(true);
+        self.0.started.send_replace(true);
     }
 
-    /// Whether the service said it is ready.
+    /// Whether the service said it started.
     pub fn is_ready(&self) -> bool {
-        *self.0.borrow()
+        *self.0.started.borrow()
     }
 
-    /// Waits until the service is ready.
+    /// Waits until the service has started.
     pub async fn wait(&self) {
-        let mut rx = self.0.subscribe();
+        let mut rx = self.0.started.subscribe();
         // The sender lives in `self`, so the channel cannot close while we wait.
         let _ = rx.wait_for(|ready| *ready).await;
+    }
+
+    /// Adds a run-time dependency check.
+    pub fn add_probe(&self, probe: Probe) {
+        self.0.probes.lock().push(probe);
+    }
+
+    /// Adds a check that the consumer groups run on `bus` are subscribed, reach the bus and lag at most
+    /// `max_lag` messages.
+    pub fn watch_consumers(&self, bus: &shop_bus::AnyBus, max_lag: u64) {
+        let health = shop_bus::EventBus::consumer_health(bus).clone();
+        self.add_probe(std::sync::Arc::new(move || {
+            let problems = health.problems(max_lag);
+            Box::pin(async move {
+                if problems.is_empty() {
+                    Ok(())
+                } else {
+                    Err(problems)
+                }
+            })
+        }));
+    }
+
+    /// Adds a check that `storage` answers: for Cassandra, that the cluster serves a read (a local SQLite or
+    /// memory store has nothing to reach).
+    pub fn watch_storage(&self, storage: &Storage) {
+        let Storage::Cassandra(cluster) = storage else {
+            return;
+        };
+        let probe = shop_store::cassandra::ClusterProbe::new(
+            cluster.nodes.clone(),
+            PROBE_TIMEOUT.min(cluster.request_timeout),
+        );
+        self.add_probe(std::sync::Arc::new(move || {
+            let probe = probe.clone();
+            Box::pin(async move {
+                probe.ping().await.map_err(|e| {
+                    tracing::debug!(error = %e, "readiness: Cassandra does not answer");
+                    vec!["store: Cassandra does not answer".to_string()]
+                })
+            })
+        }));
+    }
+
+    /// Started and every probe passes (each within [`PROBE_TIMEOUT`]); otherwise what is wrong.
+    pub async fn check(&self) -> Result<(), Vec<String>> {
+        if !self.is_ready() {
+            return Err(vec!["starting".into()]);
+        }
+        let probes: Vec<Probe> = self.0.probes.lock().clone();
+        let results = futures::future::join_all(probes.iter().map(|probe| async move {
+            match tokio::time::timeout(PROBE_TIMEOUT, probe()).await {
+                Ok(r) => r,
+                Err(_) => Err(vec![format!(
+                    "a dependency did not answer within {} ms",
+                    PROBE_TIMEOUT.as_millis()
+                )]),
+            }
+        }))
+        .await;
+        let problems: Vec<String> = results
+            .into_iter()
+            .filter_map(Result::err)
+            .flatten()
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 }
 

@@ -1945,3 +1945,43 @@ mod tests {
         );
     }
 }
+
+/// Checks that a cluster answers, for readiness probes: one session (no keyspace), connected on first use and
+/// reconnected by the driver after an outage.
+#[derive(Clone)]
+pub struct ClusterProbe {
+    nodes: Vec<String>,
+    timeout: Duration,
+    session: Arc<tokio::sync::OnceCell<Session>>,
+}
+
+impl ClusterProbe {
+    /// A probe of the cluster at `nodes`; each ping waits at most `timeout`.
+    pub fn new(nodes: Vec<String>, timeout: Duration) -> Self {
+        Self {
+            nodes,
+            timeout,
+            session: Default::default(),
+        }
+    }
+
+    /// Reads the coordinator's `system.local` row.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let session = self
+            .session
+            .get_or_try_init(|| async {
+                SessionBuilder::new()
+                    .known_nodes(&self.nodes)
+                    .connection_timeout(self.timeout)
+                    .keyspaces_to_fetch(Vec::<String>::new())
+                    .build()
+                    .await
+            })
+            .await?;
+        let mut statement = Statement::new("SELECT release_version FROM system.local");
+        statement.set_request_timeout(Some(self.timeout));
+        statement.set_is_idempotent(true);
+        session.query_unpaged(statement, ()).await?;
+        Ok(())
+    }
+}
