@@ -6,6 +6,10 @@ use clap::{Parser, Subcommand};
 use thriftshop::{Component, Shop, config::Config, serve_component};
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc instead of glibc malloc: allocation was about a quarter of the shop's CPU under load (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "thriftshop",

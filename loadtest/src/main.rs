@@ -15,6 +15,10 @@ use shop_loadtest::{
 };
 use shop_rpc::auth::Identity;
 
+/// The same allocator as the `thriftshop` binary, so a `--spawn`ed shop runs as it does in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "loadtest",
