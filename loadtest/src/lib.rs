@@ -15,6 +15,7 @@ pub mod scenario;
 pub mod schedule;
 pub mod spawn;
 pub mod stats;
+pub mod suite;
 pub mod world;
 
 use std::{future::Future, sync::Arc};

@@ -11,6 +11,7 @@ use shop_loadtest::{
     scenario::Scenario,
     schedule::{ArrivalKind, LoadSpec},
     spawn::SpawnedShop,
+    suite::{SuiteSpec, run_suite},
     world::SetupOptions,
 };
 use shop_rpc::auth::Identity;
@@ -41,6 +42,11 @@ struct Cli {
         conflicts_with_all = ["target", "spawn", "sweep", "baselines", "thrift_catalog"]
     )]
     compare_tracing: bool,
+    /// Every figure of the benchmark report in one invocation: catalog-read at `--rate` with every available
+    /// baseline, the Thrift calls per catalog-read query (from the shop's /metrics), then a thrift-shop-mix
+    /// sweep over `--sweep` (default 300,600,900,1200; 1,667 is always added), checked against DESIGN §9.
+    #[arg(long, conflicts_with_all = ["compare_tracing", "scenario", "flash_stock"])]
+    suite: bool,
     /// The `thriftshop` binary for --compare-tracing (e.g. target/release/thriftshop).
     #[arg(long, requires = "compare_tracing")]
     binary: Option<PathBuf>,
@@ -185,6 +191,9 @@ async fn run(cli: Cli, shop: Option<&SpawnedShop>) -> anyhow::Result<()> {
     if cli.compare_tracing {
         return run_compare(&cli, base, args).await;
     }
+    if cli.suite {
+        return run_suite_cli(&cli, shop, base, args, &target).await;
+    }
     let flash_variant = match (cli.flash_stock, shop) {
         (Some(stock), Some(shop)) => {
             if cli.scenario != Scenario::FlashSale {
@@ -194,15 +203,7 @@ async fn run(cli: Cli, shop: Option<&SpawnedShop>) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    let setup = SetupOptions {
-        scenario: cli.scenario,
-        customers: usize::from(cli.customers),
-        login_share: cli.login_share,
-        lag_sample: cli.lag_sample,
-        zipf_s: cli.zipf_s,
-        seed: cli.seed,
-        flash_variant,
-    };
+    let setup = setup_options(&cli, cli.scenario, flash_variant);
     eprintln!(
         "setting up against {target}: discovering the catalog{}…",
         if cli.scenario.needs_customers() {
@@ -216,46 +217,7 @@ async fn run(cli: Cli, shop: Option<&SpawnedShop>) -> anyhow::Result<()> {
         session = session.spawned();
     }
     if let Some(listed) = &cli.baselines {
-        let thrift = match (shop, cli.thrift_catalog, cli.thrift_inventory) {
-            (Some(shop), _, _) => Some(ThriftAddrs {
-                catalog: shop.services.catalog,
-                inventory: shop.services.inventory,
-                credentials: shop.auth.credentials(Identity::Gateway)?,
-            }),
-            (None, Some(catalog), Some(inventory)) => {
-                let path = cli.service_keys.as_deref().context(
-                    "the thrift-direct baseline against a running shop needs --service-keys \
-                     (the shop's <data_dir>/service-keys.toml)",
-                )?;
-                let mut ring = shop_rpc::auth::KeyRing::default();
-                ring.merge_file(path)?;
-                let auth = shop_rpc::auth::ServiceAuth::new(ring, Default::default());
-                Some(ThriftAddrs {
-                    catalog,
-                    inventory,
-                    credentials: auth.credentials(Identity::Gateway)?,
-                })
-            }
-            _ => None,
-        };
-        let which: Vec<Baseline> = if listed.is_empty() {
-            Baseline::ALL
-                .into_iter()
-                .filter(|b| *b != Baseline::ThriftDirect || thrift.is_some())
-                .collect()
-        } else {
-            listed.clone()
-        };
-        let threads = cli.spawn_threads.unwrap_or_else(cores);
-        eprintln!(
-            "preparing baselines: {}…",
-            which
-                .iter()
-                .map(|b| b.name())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let baselines = Baselines::start(&which, &session.world.gql, threads, thrift).await?;
+        let baselines = start_baselines(&cli, shop, &session, listed).await?;
         session = session.with_baselines(baselines);
     }
     if let Some(out) = &cli.out {
@@ -306,6 +268,156 @@ async fn run(cli: Cli, shop: Option<&SpawnedShop>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The setup of a session running `scenario`.
+fn setup_options(cli: &Cli, scenario: Scenario, flash_variant: Option<String>) -> SetupOptions {
+    SetupOptions {
+        scenario,
+        customers: usize::from(cli.customers),
+        login_share: cli.login_share,
+        lag_sample: cli.lag_sample,
+        zipf_s: cli.zipf_s,
+        seed: cli.seed,
+        flash_variant,
+    }
+}
+
+/// Starts the baselines `listed` (every available one when empty) next to `session`.
+async fn start_baselines(
+    cli: &Cli,
+    shop: Option<&SpawnedShop>,
+    session: &Session,
+    listed: &[Baseline],
+) -> anyhow::Result<Baselines> {
+    let thrift = match (shop, cli.thrift_catalog, cli.thrift_inventory) {
+        (Some(shop), _, _) => Some(ThriftAddrs {
+            catalog: shop.services.catalog,
+            inventory: shop.services.inventory,
+            credentials: shop.auth.credentials(Identity::Gateway)?,
+        }),
+        (None, Some(catalog), Some(inventory)) => {
+            let path = cli.service_keys.as_deref().context(
+                "the thrift-direct baseline against a running shop needs --service-keys \
+                 (the shop's <data_dir>/service-keys.toml)",
+            )?;
+            let mut ring = shop_rpc::auth::KeyRing::default();
+            ring.merge_file(path)?;
+            let auth = shop_rpc::auth::ServiceAuth::new(ring, Default::default());
+            Some(ThriftAddrs {
+                catalog,
+                inventory,
+                credentials: auth.credentials(Identity::Gateway)?,
+            })
+        }
+        _ => None,
+    };
+    let which: Vec<Baseline> = if listed.is_empty() {
+        Baseline::ALL
+            .into_iter()
+            .filter(|b| *b != Baseline::ThriftDirect || thrift.is_some())
+            .collect()
+    } else {
+        listed.to_vec()
+    };
+    let threads = cli.spawn_threads.unwrap_or_else(cores);
+    eprintln!(
+        "preparing baselines: {}…",
+        which
+            .iter()
+            .map(|b| b.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Baselines::start(&which, &session.world.gql, threads, thrift).await
+}
+
+/// The mix rates of `--suite` when `--sweep` is not given.
+const SUITE_RATES: [f64; 4] = [300.0, 600.0, 900.0, 1200.0];
+
+/// Catalog-read queries `--suite` sends one at a time to count Thrift calls.
+const SUITE_PROBE_QUERIES: usize = 50;
+
+/// `--suite`: a catalog-read session with every available baseline, a mix session, the suite, its reports.
+async fn run_suite_cli(
+    cli: &Cli,
+    shop: Option<&SpawnedShop>,
+    base: LoadSpec,
+    args: Vec<String>,
+    target: &str,
+) -> anyhow::Result<()> {
+    eprintln!(
+        "setting up against {target}: catalog-read, then thrift-shop-mix with {} customers…",
+        cli.customers
+    );
+    let mut catalog = Session::new(
+        target,
+        setup_options(cli, Scenario::CatalogRead, None),
+        cli.max_in_flight,
+        args.clone(),
+    )
+    .await?;
+    let mut mix = Session::new(
+        target,
+        setup_options(cli, Scenario::ThriftShopMix, None),
+        cli.max_in_flight,
+        args,
+    )
+    .await?;
+    if shop.is_some() {
+        catalog = catalog.spawned();
+        mix = mix.spawned();
+    }
+    let listed = cli.baselines.clone().unwrap_or_default();
+    let baselines = start_baselines(cli, shop, &catalog, &listed).await?;
+    catalog = catalog.with_baselines(baselines);
+    let metrics_url = reqwest::Url::parse(target)?.join("/metrics")?.to_string();
+    let spec = SuiteSpec {
+        base,
+        catalog_rate: cli.rate,
+        mix_rates: if cli.sweep.is_empty() {
+            SUITE_RATES.to_vec()
+        } else {
+            cli.sweep.clone()
+        },
+        slo_p99_ms: cli.slo_p99_ms,
+        probe_queries: SUITE_PROBE_QUERIES,
+    };
+    for rate in spec.rates() {
+        LoadSpec {
+            rate,
+            ..spec.base.clone()
+        }
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    if let Some(out) = &cli.out {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    }
+    let report = run_suite(&catalog, &mix, &spec, &metrics_url).await?;
+    let text = report.to_text();
+    let json = serde_json::to_string_pretty(&report)?;
+    println!("{text}");
+    if let Some(p) = &cli.json {
+        write(p, &json)?;
+    }
+    if let Some(p) = &cli.svg {
+        write(p, &chart::sweep_svg(&report.mix))?;
+    }
+    if let Some(out) = &cli.out {
+        write(&out.join("report.json"), &json)?;
+        write(&out.join("report.txt"), &text)?;
+        write(&out.join("sweep.svg"), &chart::sweep_svg(&report.mix))?;
+        write(
+            &out.join("latency-catalog-read.svg"),
+            &chart::timeline_svg(&report.catalog),
+        )?;
+        for r in &report.mix.runs {
+            let name = format!("latency-thrift-shop-mix-{}.svg", r.load.rate);
+            write(&out.join(name), &chart::timeline_svg(r))?;
+        }
+    }
+    Ok(())
+}
+
 /// `--compare-tracing`: both phases, then the reports (`report.txt`, `report.json`, a chart per phase).
 async fn run_compare(cli: &Cli, spec: LoadSpec, args: Vec<String>) -> anyhow::Result<()> {
     let binary = cli
@@ -323,15 +435,7 @@ async fn run_compare(cli: &Cli, spec: LoadSpec, args: Vec<String>) -> anyhow::Re
     }
     let opts = CompareOptions {
         binary,
-        setup: SetupOptions {
-            scenario: cli.scenario,
-            customers: usize::from(cli.customers),
-            login_share: cli.login_share,
-            lag_sample: cli.lag_sample,
-            zipf_s: cli.zipf_s,
-            seed: cli.seed,
-            flash_variant: None,
-        },
+        setup: setup_options(cli, cli.scenario, None),
         spec,
         args,
     };
@@ -439,6 +543,13 @@ mod tests {
         assert!(
             Cli::try_parse_from(["loadtest", "--compare-tracing", "--binary", "x", "--spawn"])
                 .is_err()
+        );
+        let suite =
+            Cli::try_parse_from(["loadtest", "--spawn", "--suite", "--sweep", "500"]).unwrap();
+        assert!(suite.suite);
+        assert!(
+            Cli::try_parse_from(["loadtest", "--suite", "--scenario", "journey"]).is_err(),
+            "the suite picks its scenarios"
         );
         assert!(
             Cli::try_parse_from(["loadtest", "--thrift-catalog", "127.0.0.1:1"]).is_err(),
