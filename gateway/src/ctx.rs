@@ -11,7 +11,7 @@ use shop_kernel::{Actor, Error, Permission, paging::MAX_PAGE_SIZE};
 use crate::{
     clients::Clients,
     error::{GqlResult, gql},
-    loaders::Loaders,
+    loaders::{CatalogReads, Loaders},
 };
 
 /// The clients of the schema.
@@ -24,6 +24,12 @@ pub fn clients<'a>(ctx: &Context<'a>) -> GqlResult<&'a Arc<Clients>> {
 pub fn loaders<'a>(ctx: &Context<'a>) -> GqlResult<&'a Arc<Loaders>> {
     ctx.data::<Arc<Loaders>>()
         .map_err(|_| gql(Error::internal("loaders missing from schema data")))
+}
+
+/// The schema's coalesced catalog reads.
+pub fn catalog_reads<'a>(ctx: &Context<'a>) -> GqlResult<&'a Arc<CatalogReads>> {
+    ctx.data::<Arc<CatalogReads>>()
+        .map_err(|_| gql(Error::internal("catalog reads missing from schema data")))
 }
 
 /// The caller (a guest when the request carries no identity).

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod clients;
+pub mod coalesce;
 pub mod ctx;
 pub mod error;
 pub mod extension;
@@ -125,6 +126,7 @@ pub fn build_schema(
     limits: Arc<limits::Limits>,
 ) -> GatewaySchema {
     let loaders = Arc::new(Loaders::new(clients.clone()));
+    let catalog_reads = Arc::new(loaders::CatalogReads::new(clients.clone()));
     let admission = Arc::new(hardening::Admission::new(
         opts.document_limits,
         opts.persisted.clone(),
@@ -133,6 +135,7 @@ pub fn build_schema(
         .data(clients)
         .data(authenticator)
         .data(loaders)
+        .data(catalog_reads)
         .data(limits.clone())
         .extension(extension::Gateway {
             admission,

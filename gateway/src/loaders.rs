@@ -1,12 +1,14 @@
-//! DataLoaders for public catalog and inventory data: one batched call per service per query level.
-//! Batch functions run in spawned tasks (without the caller's identity), so only public data goes through them.
+//! DataLoaders for public catalog and inventory data: one batched call per service per query level; and
+//! coalesced catalog reads ([`CatalogReads`]): identical searches and lookups in flight share one call.
+//! Batches run in spawned tasks (without the caller's identity) and a batch or a coalesced call may serve several
+//! callers, so only public data (answers that do not depend on the caller) goes through them.
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use shop_idl::{catalog, inventory};
 use shop_kernel::Error;
 
-use crate::clients::Clients;
+use crate::{clients::Clients, coalesce::Coalescer};
 
 /// Largest number of ids sent in one batched call.
 pub const MAX_BATCH: usize = 250;
@@ -130,7 +132,8 @@ impl Loader<String> for StockLoader {
     }
 }
 
-/// The loaders of a schema (no cache: they batch concurrent loads; data stays fresh).
+/// The loaders of a schema (no cache: they batch concurrent loads; data stays fresh). A batch collects the keys
+/// asked for within [`BATCH_WINDOW`], by every operation in flight: under load, concurrent requests share calls.
 pub struct Loaders {
     pub products: DataLoader<ProductLoader>,
     pub variants: DataLoader<VariantLoader>,
@@ -138,9 +141,15 @@ pub struct Loaders {
     pub stock: DataLoader<StockLoader>,
 }
 
+/// How long a batch collects keys. Per-request loaders whose batches ran on the request's task right after a
+/// query level had asked for its keys (no window) cut catalog-read's p50 by ~30 % at 200 req/s, but cost
+/// 4-8 % more CPU per thrift-shop-mix request and collapsed p99 at 1,100 req/s (0.2 -> 1.1-2.2 s): the
+/// calls shared across requests matter more.
+const BATCH_WINDOW: Duration = Duration::from_millis(1);
+
 fn mk<T: Loader<String>>(loader: T) -> DataLoader<T> {
     DataLoader::new(loader, tokio::spawn)
-        .delay(Duration::from_millis(1))
+        .delay(BATCH_WINDOW)
         .max_batch_size(MAX_BATCH)
 }
 
@@ -153,6 +162,89 @@ impl Loaders {
             collections: mk(CollectionLoader(clients.clone())),
             stock: mk(StockLoader(clients)),
         }
+    }
+}
+
+/// Identical reads of public catalog data in flight share one call (the [`Coalescer`]s of a schema).
+pub struct CatalogReads {
+    clients: Arc<Clients>,
+    searches: Coalescer<catalog::SearchProductsResponse>,
+    products_by_handle: Coalescer<catalog::GetProductByHandleResponse>,
+    collections_by_handle: Coalescer<catalog::GetCollectionByHandleResponse>,
+    collection_pages: Coalescer<catalog::ListCollectionsResponse>,
+}
+
+impl CatalogReads {
+    /// Coalesced reads over `clients`.
+    pub fn new(clients: Arc<Clients>) -> Self {
+        Self {
+            clients,
+            searches: Coalescer::default(),
+            products_by_handle: Coalescer::default(),
+            collections_by_handle: Coalescer::default(),
+            collection_pages: Coalescer::default(),
+        }
+    }
+
+    /// `catalog.search_products`, shared with an identical search in flight.
+    pub async fn search_products(
+        &self,
+        req: catalog::SearchProductsRequest,
+    ) -> Result<catalog::SearchProductsResponse, Error> {
+        let clients = self.clients.clone();
+        self.searches
+            .read(format!("{req:?}"), move || async move {
+                shop_rpc::call("catalog", clients.catalog.search_products(req).await)
+            })
+            .await
+    }
+
+    /// `catalog.get_product_by_handle`, shared with an identical lookup in flight.
+    pub async fn product_by_handle(
+        &self,
+        handle: String,
+    ) -> Result<catalog::GetProductByHandleResponse, Error> {
+        let clients = self.clients.clone();
+        self.products_by_handle
+            .read(handle.clone(), move || async move {
+                let req = catalog::GetProductByHandleRequest {
+                    handle: handle.into(),
+                };
+                shop_rpc::call("catalog", clients.catalog.get_product_by_handle(req).await)
+            })
+            .await
+    }
+
+    /// `catalog.get_collection_by_handle`, shared with an identical lookup in flight.
+    pub async fn collection_by_handle(
+        &self,
+        handle: String,
+    ) -> Result<catalog::GetCollectionByHandleResponse, Error> {
+        let clients = self.clients.clone();
+        self.collections_by_handle
+            .read(handle.clone(), move || async move {
+                let req = catalog::GetCollectionByHandleRequest {
+                    handle: handle.into(),
+                };
+                shop_rpc::call(
+                    "catalog",
+                    clients.catalog.get_collection_by_handle(req).await,
+                )
+            })
+            .await
+    }
+
+    /// `catalog.list_collections`, shared with an identical page request in flight.
+    pub async fn list_collections(
+        &self,
+        req: catalog::ListCollectionsRequest,
+    ) -> Result<catalog::ListCollectionsResponse, Error> {
+        let clients = self.clients.clone();
+        self.collection_pages
+            .read(format!("{req:?}"), move || async move {
+                shop_rpc::call("catalog", clients.catalog.list_collections(req).await)
+            })
+            .await
     }
 }
 

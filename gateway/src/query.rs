@@ -116,16 +116,10 @@ impl Query {
                     )
                     .with_field(["handle"])));
                 }
-                let clients = ctx::clients(ctx)?;
-                let resp = rpc(
-                    "catalog",
-                    clients
-                        .catalog
-                        .get_product_by_handle(wcatalog::GetProductByHandleRequest {
-                            handle: handle.into(),
-                        })
-                        .await,
-                )?;
+                let resp = ctx::catalog_reads(ctx)?
+                    .product_by_handle(handle)
+                    .await
+                    .map_err(gql)?;
                 Ok(resp.product.map(Product))
             }
             (None, None) => Err(gql(Error::invalid(
@@ -180,16 +174,10 @@ impl Query {
                     )
                     .with_field(["handle"])));
                 }
-                let clients = ctx::clients(ctx)?;
-                let resp = rpc(
-                    "catalog",
-                    clients
-                        .catalog
-                        .get_collection_by_handle(wcatalog::GetCollectionByHandleRequest {
-                            handle: handle.into(),
-                        })
-                        .await,
-                )?;
+                let resp = ctx::catalog_reads(ctx)?
+                    .collection_by_handle(handle)
+                    .await
+                    .map_err(gql)?;
                 Ok(resp.collection.map(Collection))
             }
             (None, None) => Err(gql(Error::invalid(
@@ -210,14 +198,10 @@ impl Query {
         before: Option<String>,
     ) -> GqlResult<Connection<String, Collection>> {
         let page = PageArgs::new(first, after, last, before).to_wire()?;
-        let clients = ctx::clients(ctx)?;
-        let resp = rpc(
-            "catalog",
-            clients
-                .catalog
-                .list_collections(wcatalog::ListCollectionsRequest { page })
-                .await,
-        )?;
+        let resp = ctx::catalog_reads(ctx)?
+            .list_collections(wcatalog::ListCollectionsRequest { page })
+            .await
+            .map_err(gql)?;
         Ok(ctx::connection_from_wire(
             resp.collections.into_iter().map(Collection).collect(),
             resp.cursors,

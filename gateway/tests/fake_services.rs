@@ -104,6 +104,9 @@ impl c::CatalogService for Catalog {
         req: c::SearchProductsRequest,
     ) -> ServerResult<c::SearchProductsResponse, c::CatalogServiceSearchProductsException> {
         self.0.search.fetch_add(1, Ordering::SeqCst);
+        if req.query.as_deref() == Some("slow") {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
         let n = req.page.first.unwrap_or(3).clamp(0, 10) as usize;
         reply(Ok(c::SearchProductsResponse {
             products: (1..=n).map(product).collect(),
@@ -351,7 +354,9 @@ async fn post(env: &Env, query: &str, token: Option<&str>) -> Value {
     req.send().await.expect("send").json().await.expect("json")
 }
 
-#[tokio::test]
+/// On the production runtime's flavour: a batch task may start on the other worker while the query level is
+/// still asking for keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn product_list_is_batched_per_level() {
     let env = start().await;
     let body = post(
@@ -423,4 +428,31 @@ async fn tokens_are_validated_as_the_system() {
     assert_eq!(body["data"]["node"]["sku"], "SKU-p2v1", "{body}");
     let body = post(&env, r#"{ product(handle: "anything") { id } }"#, None).await;
     assert_eq!(body["data"]["product"]["id"], "gid://thriftshop/Product/p7");
+}
+
+#[tokio::test]
+async fn identical_concurrent_searches_share_one_call() {
+    let env = start().await;
+    let query = r#"{ products(first: 2, query: "slow") { edges { node { id } } } }"#;
+    let bodies = futures::future::join_all((0..6).map(|_| post(&env, query, None))).await;
+    for body in &bodies {
+        assert_eq!(
+            body["data"]["products"]["edges"][1]["node"]["id"], "gid://thriftshop/Product/p2",
+            "{body}"
+        );
+    }
+    assert_eq!(
+        env.calls.search.load(Ordering::SeqCst),
+        1,
+        "six identical searches in flight, one call"
+    );
+    // A different search, and the same one once the first landed, are calls of their own.
+    post(
+        &env,
+        r#"{ products(first: 1, query: "slow") { edges { node { id } } } }"#,
+        None,
+    )
+    .await;
+    post(&env, query, None).await;
+    assert_eq!(env.calls.search.load(Ordering::SeqCst), 3);
 }

@@ -477,20 +477,16 @@ pub async fn search_products(
         )
         .with_field(["query"])));
     }
-    let clients = ctx::clients(ctx)?;
-    let resp = crate::error::rpc(
-        "catalog",
-        clients
-            .catalog
-            .search_products(catalog::SearchProductsRequest {
-                query: query.map(Into::into),
-                collection_id: collection_id.map(Into::into),
-                sort_key: sort_key.to_wire(),
-                reverse,
-                page,
-            })
-            .await,
-    )?;
+    let resp = ctx::catalog_reads(ctx)?
+        .search_products(catalog::SearchProductsRequest {
+            query: query.map(Into::into),
+            collection_id: collection_id.map(Into::into),
+            sort_key: sort_key.to_wire(),
+            reverse,
+            page,
+        })
+        .await
+        .map_err(gql)?;
     let products = resp.products.into_iter().map(Product).collect();
     Ok(ctx::connection_from_wire(
         products,
