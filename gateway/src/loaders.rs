@@ -144,7 +144,9 @@ pub struct Loaders {
 /// How long a batch collects keys. Per-request loaders whose batches ran on the request's task right after a
 /// query level had asked for its keys (no window) cut catalog-read's p50 by ~30 % at 200 req/s, but cost
 /// 4-8 % more CPU per thrift-shop-mix request and collapsed p99 at 1,100 req/s (0.2 -> 1.1-2.2 s): the
-/// calls shared across requests matter more.
+/// calls shared across requests matter more. Own loaders only while at most 2 requests were executing kept
+/// catalog-read's gain (p50 0.80× at 100 req/s) but still raised the mix's p99 (900 req/s: 42 -> 130 ms;
+/// 1,050: 47/580 -> 518/1,801 ms).
 const BATCH_WINDOW: Duration = Duration::from_millis(1);
 
 fn mk<T: Loader<String>>(loader: T) -> DataLoader<T> {
