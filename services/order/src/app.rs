@@ -264,6 +264,13 @@ impl<S: EventStore + Clone, P: Peers, Y: PaymentProvider> OrderApp<S, P, Y> {
         let cart = self.peers.get_cart(&input.cart_id).await?.ok_or_else(|| {
             Error::not_found("CART_NOT_FOUND", "cart not found").with_field(["cartId"])
         })?;
+        if !cart.open || cart.purchased {
+            // A concurrent request with this key may have created the order (and closed the cart) after the
+            // first look: its outcome, not the cart's state, is the answer.
+            if let Some(existing) = self.repo.load(&order_id).await? {
+                return self.replay(actor, existing, &fp);
+            }
+        }
         if cart.purchased {
             return Err(Error::precondition(
                 "CART_ALREADY_PURCHASED",
@@ -733,5 +740,126 @@ impl<S: EventStore + Clone, P: Peers, Y: PaymentProvider> OrderApp<S, P, Y> {
     /// The store, for the relay.
     pub fn store(&self) -> &S {
         self.repo.store()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use shop_kernel::Money;
+    use shop_store::memory::MemoryEventStore;
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::payments::SandboxProvider;
+
+    /// Peers whose first `get_cart` waits at a gate, so a test can run another checkout inside that window.
+    struct GatedPeers {
+        cart_open: AtomicBool,
+        get_cart_calls: AtomicUsize,
+        first_call_entered: Notify,
+        gate: Semaphore,
+    }
+
+    impl Peers for Arc<GatedPeers> {
+        async fn get_cart(&self, cart_id: &str) -> Result<Option<CartSnapshot>> {
+            if self.get_cart_calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                self.first_call_entered.notify_one();
+                let _pass = self.gate.acquire().await.expect("gate open");
+            }
+            Ok(Some(CartSnapshot {
+                id: cart_id.to_string(),
+                open: self.cart_open.load(Ordering::SeqCst),
+                purchased: false,
+                email: None,
+                currency: "USD".into(),
+                lines: vec![Line {
+                    line_id: "l1".into(),
+                    variant_id: "v1".into(),
+                    product_id: "p1".into(),
+                    title: "Tee".into(),
+                    sku: "TEE-1".into(),
+                    quantity: 1,
+                    unit_price: Money {
+                        amount_minor: 1000,
+                        currency: "USD".into(),
+                    },
+                }],
+            }))
+        }
+        async fn begin_checkout(&self, _: &str, _: &str) -> Result<()> {
+            Ok(())
+        }
+        async fn complete_checkout(&self, _: &str, _: &str) -> Result<()> {
+            Ok(())
+        }
+        async fn abort_checkout(&self, _: &str, _: &str) -> Result<()> {
+            Ok(())
+        }
+        async fn reserve(&self, _: &str, _: &[(String, i64)]) -> Result<()> {
+            Ok(())
+        }
+        async fn release(&self, _: &str, _: &str) -> Result<()> {
+            Ok(())
+        }
+        async fn commit(&self, _: &str) -> Result<()> {
+            Ok(())
+        }
+        async fn return_stock(&self, _: &str, _: &str) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn input(key: &str) -> CheckoutInput {
+        CheckoutInput {
+            cart_id: "cart1".into(),
+            payment_token: "4242424242424242".into(),
+            provider: None,
+            idempotency_key: key.into(),
+        }
+    }
+
+    /// Retry B looks for the key's order before A records it, and sees the cart only after A's saga closed it:
+    /// B is told the key is in use, not that the cart is busy.
+    #[tokio::test]
+    async fn a_retry_that_finds_the_cart_closed_by_its_own_key_reports_the_key_in_use() {
+        let peers = Arc::new(GatedPeers {
+            cart_open: AtomicBool::new(true),
+            get_cart_calls: AtomicUsize::new(0),
+            first_call_entered: Notify::new(),
+            gate: Semaphore::new(0),
+        });
+        let app = Arc::new(OrderApp::new(
+            MemoryEventStore::new(),
+            peers.clone(),
+            SandboxProvider::new(),
+            Duration::from_millis(20),
+        ));
+        let entered = peers.first_call_entered.notified();
+        let retry = tokio::spawn({
+            let app = app.clone();
+            async move { app.checkout(&Actor::guest(), input("same")).await }
+        });
+        entered.await;
+        let first = app
+            .checkout(&Actor::guest(), input("same"))
+            .await
+            .expect("first checkout recorded");
+        assert_eq!(first.status, Status::Pending, "no processor runs here");
+        // The saga marks the cart CHECKING_OUT before the retry's look at the cart completes.
+        peers.cart_open.store(false, Ordering::SeqCst);
+        peers.gate.add_permits(1);
+        let err = retry
+            .await
+            .unwrap()
+            .expect_err("the key's checkout is in flight");
+        assert_eq!(err.code, "IDEMPOTENCY_KEY_IN_USE");
+        // Another key on the busy cart is still refused for the cart.
+        let other = app
+            .checkout(&Actor::guest(), input("other"))
+            .await
+            .expect_err("cart busy");
+        assert_eq!(other.code, "CART_CHECKOUT_IN_PROGRESS");
     }
 }
